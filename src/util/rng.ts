@@ -1,0 +1,96 @@
+import prand from 'pure-rand';
+
+/**
+ * Seeded random source with a serialisable state, so that anything random (remappings, data splits,
+ * augmentation, policy sampling) can be reproduced from a seed and resumed from a checkpoint.
+ */
+export class Rng {
+  private gen: prand.RandomGenerator;
+
+  private constructor(gen: prand.RandomGenerator) {
+    this.gen = gen;
+  }
+
+  static fromSeed(seed: number): Rng {
+    if (!Number.isFinite(seed)) throw new Error(`rng seed must be a finite number, got ${seed}`);
+    return new Rng(prand.xoroshiro128plus(Math.trunc(seed) | 0));
+  }
+
+  static fromState(state: readonly number[]): Rng {
+    return new Rng(prand.xoroshiro128plus.fromState(state));
+  }
+
+  state(): number[] {
+    const s = this.gen.getState?.();
+    if (!s) throw new Error('rng state is not serialisable');
+    return [...s];
+  }
+
+  /** Integer uniform in [lo, hi] inclusive. */
+  int(lo: number, hi: number): number {
+    return prand.unsafeUniformIntDistribution(lo, hi, this.gen);
+  }
+
+  /** Float uniform in [0, 1) with 53 bits. */
+  float(): number {
+    const hi = prand.unsafeUniformIntDistribution(0, (1 << 26) - 1, this.gen);
+    const lo = prand.unsafeUniformIntDistribution(0, (1 << 27) - 1, this.gen);
+    return (hi * 134217728 + lo) / 9007199254740992;
+  }
+
+  /** Standard normal via Box-Muller. */
+  normal(): number {
+    let u = 0;
+    while (u === 0) u = this.float();
+    const v = this.float();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+
+  bernoulli(p: number): boolean {
+    return this.float() < p;
+  }
+
+  /** Index sampled from unnormalised non-negative weights. */
+  categorical(weights: ArrayLike<number>): number {
+    let total = 0;
+    for (let i = 0; i < weights.length; i++) total += weights[i];
+    if (!(total > 0)) throw new Error('categorical: weights must have a positive sum');
+    let r = this.float() * total;
+    let last = -1;
+    for (let i = 0; i < weights.length; i++) {
+      if (weights[i] <= 0) continue;
+      last = i;
+      r -= weights[i];
+      if (r < 0) return i;
+    }
+    return last;
+  }
+
+  /** In-place Fisher-Yates shuffle. */
+  shuffle<T extends { length: number; [i: number]: unknown }>(arr: T): T {
+    for (let i = arr.length - 1; i > 0; i--) {
+      const j = this.int(0, i);
+      const t = arr[i];
+      arr[i] = arr[j];
+      arr[j] = t;
+    }
+    return arr;
+  }
+
+  /** A child generator whose stream is independent of later draws on this one. */
+  fork(): Rng {
+    return Rng.fromSeed(this.int(-0x80000000, 0x7fffffff));
+  }
+}
+
+/** Derive a deterministic 32-bit seed from a base seed and a path of labels (e.g. stage, episode, candidate). */
+export function deriveSeed(base: number, ...labels: (string | number)[]): number {
+  // FNV-1a over the textual path: stable across processes and platforms.
+  let h = 0x811c9dc5 ^ (base | 0);
+  const text = labels.join('/');
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h | 0;
+}
