@@ -97,7 +97,7 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendCho
         const tfBackend = await tryLoad(requested, threads);
         chosen = { name: requested, tfBackend, reason: 'requested', threads };
       } catch (err) {
-        throw new Error(`backend "${requested}" was requested but could not be loaded: ${firstLine(err)}`);
+        throw new Error(`backend "${requested}" was requested but could not be loaded: ${firstLine(err)}`, { cause: err });
       }
     } else {
       const skipped: string[] = [];

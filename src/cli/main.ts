@@ -14,7 +14,6 @@ export function buildProgram(): Command {
   const dir = path.join(__dirname, 'commands');
   for (const file of fs.readdirSync(dir).sort()) {
     if (!/\.(ts|js)$/.test(file) || file.endsWith('.d.ts')) continue;
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const mod = require(path.join(dir, file)) as { register?: (p: Command) => void };
     mod.register?.(program);
   }
