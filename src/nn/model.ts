@@ -1,0 +1,186 @@
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { type Arch, isWeighted } from '../arch';
+import { BN_PARAMS, CLASSIFIER_BIAS, CLASSIFIER_KERNEL, type Weights, WeightsError, bnName, expectedWeightShapes, kernelName, validateWeights } from './weights';
+
+/**
+ * Defaults:
+ * - bnEpsilon 1e-5: the paper's reference TensorFlow code (han-cai/EAS, tf_utils.batch_normalization) uses 1e-5.
+ *   Net2Deeper sets gamma = √(var + ε), so transformations must use the same ε as the model (DEFAULT_BN_EPSILON).
+ * - bnMomentum 0.99: the TensorFlow/Keras default for the moving statistics (the reference code normalises with batch
+ *   statistics even at test time, so it has no momentum to copy).
+ * - no dropout: the paper uses dropout only on SVHN (0.2 after every conv except the first), so callers opt in.
+ */
+export const DEFAULT_BN_EPSILON = 1e-5;
+export const DEFAULT_BN_MOMENTUM = 0.99;
+
+export const ModelOptionsSchema = z
+  .object({
+    dropout: z
+      .object({
+        conv: z.number().min(0).max(1).optional(),
+        fc: z.number().min(0).max(1).optional(),
+        /** Default true: the paper adds dropout "after each convolutional layer (except the first layer)". */
+        skipFirstConv: z.boolean().optional(),
+      })
+      .strict()
+      .optional(),
+    bnEpsilon: z.number().positive().optional(),
+    bnMomentum: z.number().min(0).max(1).optional(),
+  })
+  .strict();
+export type ModelOptions = z.infer<typeof ModelOptionsSchema>;
+
+/** tfjs layer names, derived from the stable layer ids so that they survive transformations. */
+export const layerNames = {
+  main: (id: string): string => id,
+  bn: (id: string): string => `${id}_bn`,
+  relu: (id: string): string => `${id}_relu`,
+  dropout: (id: string): string => `${id}_dropout`,
+  flatten: (beforeId: string): string => `${beforeId}_flatten`,
+  classifier: 'classifier',
+  input: 'input',
+} as const;
+
+/** Which tfjs layer holds each of our weights, and its position in that layer's `weights` list. */
+export function weightLocations(arch: Arch): Map<string, { layer: string; index: number }> {
+  const out = new Map<string, { layer: string; index: number }>();
+  for (const l of arch.layers) {
+    if (!isWeighted(l)) continue;
+    out.set(kernelName(l.id), { layer: layerNames.main(l.id), index: 0 });
+    BN_PARAMS.forEach((p, i) => out.set(bnName(l.id, p), { layer: layerNames.bn(l.id), index: i }));
+  }
+  out.set(CLASSIFIER_KERNEL, { layer: layerNames.classifier, index: 0 });
+  out.set(CLASSIFIER_BIAS, { layer: layerNames.classifier, index: 1 });
+  return out;
+}
+
+interface Graph {
+  input: tf.SymbolicTensor;
+  /** Output of every arch layer after its BN/ReLU/dropout, by layer index. */
+  after: tf.SymbolicTensor[];
+  logits: tf.SymbolicTensor;
+}
+
+function buildGraph(arch: Arch, opts: ModelOptions): Graph {
+  const epsilon = opts.bnEpsilon ?? DEFAULT_BN_EPSILON;
+  const momentum = opts.bnMomentum ?? DEFAULT_BN_MOMENTUM;
+  const skipFirst = opts.dropout?.skipFirstConv ?? true;
+  const input = tf.input({ shape: [...arch.input], name: layerNames.input });
+  let x: tf.SymbolicTensor = input;
+  let flat = false;
+  let seenConv = false;
+  const after: tf.SymbolicTensor[] = [];
+  const flatten = (beforeId: string) => {
+    if (!flat) x = tf.layers.flatten({ name: layerNames.flatten(beforeId) }).apply(x) as tf.SymbolicTensor;
+    flat = true;
+  };
+  for (const l of arch.layers) {
+    if (l.type === 'pool') {
+      const cfg = { name: layerNames.main(l.id), poolSize: l.size, strides: l.stride, padding: 'same' as const };
+      x = (l.op === 'max' ? tf.layers.maxPooling2d(cfg) : tf.layers.averagePooling2d(cfg)).apply(x) as tf.SymbolicTensor;
+      after.push(x);
+      continue;
+    }
+    let rate: number | undefined;
+    if (l.type === 'conv') {
+      x = tf.layers
+        .conv2d({ name: layerNames.main(l.id), filters: l.filters, kernelSize: l.kernel, strides: l.stride, padding: 'same', useBias: false, kernelInitializer: 'zeros' })
+        .apply(x) as tf.SymbolicTensor;
+      rate = seenConv || !skipFirst ? opts.dropout?.conv : undefined;
+      seenConv = true;
+    } else {
+      flatten(l.id);
+      x = tf.layers.dense({ name: layerNames.main(l.id), units: l.units, useBias: false, kernelInitializer: 'zeros' }).apply(x) as tf.SymbolicTensor;
+      rate = opts.dropout?.fc;
+    }
+    x = tf.layers.batchNormalization({ name: layerNames.bn(l.id), axis: -1, epsilon, momentum }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.reLU({ name: layerNames.relu(l.id) }).apply(x) as tf.SymbolicTensor;
+    if (rate) x = tf.layers.dropout({ name: layerNames.dropout(l.id), rate }).apply(x) as tf.SymbolicTensor;
+    after.push(x);
+  }
+  flatten(layerNames.classifier);
+  const logits = tf.layers.dense({ name: layerNames.classifier, units: arch.classes, useBias: true, kernelInitializer: 'zeros' }).apply(x) as tf.SymbolicTensor;
+  return { input, after, logits };
+}
+
+/** Copy our weights into the model's variables (by layer name and position, never by variable name). */
+export function setModelWeights(model: tf.LayersModel, arch: Arch, weights: Weights, onlyLayers?: ReadonlySet<string>): void {
+  const byLayer = new Map<string, { index: number; name: string }[]>();
+  for (const [name, loc] of weightLocations(arch)) {
+    if (onlyLayers && !onlyLayers.has(loc.layer)) continue;
+    const list = byLayer.get(loc.layer) ?? [];
+    list.push({ index: loc.index, name });
+    byLayer.set(loc.layer, list);
+  }
+  for (const [layerName, list] of byLayer) {
+    const layer = model.getLayer(layerName);
+    if (layer.weights.length !== list.length) throw new Error(`model layer ${layerName} has ${layer.weights.length} weights, expected ${list.length}`);
+    list.sort((a, b) => a.index - b.index);
+    const values = list.map(({ name }) => tf.tensor(weights[name].data, weights[name].shape, 'float32'));
+    try {
+      layer.setWeights(values);
+    } finally {
+      tf.dispose(values);
+    }
+  }
+}
+
+/**
+ * A trainable tfjs model for `arch` holding `weights`. It outputs LOGITS (linear classifier): apply softmax in the loss
+ * (tf.losses.softmaxCrossEntropy) and compare logits when verifying transformations.
+ * Layer names derive from layer ids (see `layerNames`), so they are stable across transformations.
+ */
+export function buildModel(arch: Arch, weights: Weights, opts: ModelOptions = {}): tf.LayersModel {
+  ModelOptionsSchema.parse(opts);
+  validateWeights(arch, weights);
+  const g = buildGraph(arch, opts);
+  const model = tf.model({ inputs: g.input, outputs: g.logits, name: 'eas' });
+  try {
+    setModelWeights(model, arch, weights);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  return model;
+}
+
+/**
+ * A model that outputs the activation after arch layer `index` (after its BN/ReLU), flattened when `flatten` is set.
+ * Used by Net2Deeper to read the statistics a new layer will see. Holds only the weights up to that layer.
+ */
+export function buildFeatureModel(arch: Arch, weights: Weights, index: number, flatten: boolean, opts: ModelOptions = {}): tf.LayersModel {
+  if (index < 0 || index >= arch.layers.length) throw new RangeError(`feature layer index ${index} is outside 0..${arch.layers.length - 1}`);
+  validateWeights(arch, weights);
+  const g = buildGraph(arch.layers[index].type === 'fc' ? arch : { ...arch, layers: arch.layers.slice(0, index + 1) }, opts);
+  let out = g.after[index];
+  if (flatten && out.shape.length > 2) out = tf.layers.flatten({ name: 'features_flatten' }).apply(out) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: g.input, outputs: out, name: 'eas_features' });
+  try {
+    const keep = new Set(model.layers.map((l) => l.name));
+    setModelWeights(model, arch, weights, keep);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  return model;
+}
+
+/** Read every weight (including BatchNorm moving statistics) back out of a model built by buildModel. */
+export function extractWeights(model: tf.LayersModel, arch: Arch): Weights {
+  const expected = expectedWeightShapes(arch);
+  const out: Weights = {};
+  for (const [name, loc] of weightLocations(arch)) {
+    const layer = model.getLayer(loc.layer);
+    const variable = layer.weights[loc.index];
+    const shape = expected.get(name)!;
+    if (!variable) throw new WeightsError(name, `model layer ${loc.layer} has no weight #${loc.index}`);
+    const got = variable.shape as number[];
+    if (got.length !== shape.length || got.some((v, i) => v !== shape[i])) {
+      throw new WeightsError(name, `model variable has shape [${got.join(', ')}], the architecture needs [${shape.join(', ')}]`);
+    }
+    // Copy: on the cpu backend dataSync returns the variable's own buffer.
+    out[name] = { shape: [...shape], data: new Float32Array(variable.read().dataSync() as Float32Array) };
+  }
+  return out;
+}
