@@ -1,0 +1,64 @@
+/**
+ * Where everything of a search lives: runs/<search id>/… . Every activity's output location is a function of
+ * (search, stage, episode, candidate), which is what makes the activities idempotent.
+ * Pure string joins (no Node APIs) so that the workflow can name locations too.
+ */
+const pad = (n: number, width: number): string => String(n).padStart(width, '0');
+const join = (...parts: string[]): string => parts.join('/');
+
+export interface CandidateId {
+  stage: number;
+  episode: number;
+  index: number;
+}
+
+/** "s1-e002-c07": stage (1-based), episode, candidate. */
+export const candidateName = (c: CandidateId): string => `s${c.stage + 1}-e${pad(c.episode, 3)}-c${pad(c.index, 2)}`;
+
+export class RunLayout {
+  /** `runDir` is the resolved folder of one search: <storage root>/<search id>. */
+  constructor(readonly dir: string) {}
+
+  config(): string {
+    return join(this.dir, 'config.json');
+  }
+  /** Training job of the start network; its untrained form is start/init. */
+  start(): string {
+    return join(this.dir, 'start');
+  }
+  policy(updates: number): string {
+    return join(this.dir, 'policy', `policy-${pad(updates, 4)}.json`);
+  }
+  policyDir(): string {
+    return join(this.dir, 'policy');
+  }
+  stage(stage: number): string {
+    return join(this.dir, `stage-${stage + 1}`);
+  }
+  stageSummary(stage: number): string {
+    return join(this.stage(stage), 'summary.json');
+  }
+  episode(stage: number, episode: number): string {
+    return join(this.stage(stage), `episode-${pad(episode, 3)}`);
+  }
+  samples(stage: number, episode: number): string {
+    return join(this.episode(stage, episode), 'samples.json');
+  }
+  /** A candidate's training job folder; the transformed, untrained network is its init/. */
+  candidate(c: CandidateId): string {
+    return join(this.episode(c.stage, c.episode), `candidate-${pad(c.index, 2)}`);
+  }
+  /** Training job of the stage's best network, trained longer to become the next stage's start. */
+  stageBest(stage: number): string {
+    return join(this.stage(stage), 'best');
+  }
+  final(rank: number): string {
+    return join(this.dir, 'final', `top-${rank + 1}`);
+  }
+  result(): string {
+    return join(this.dir, 'result.json');
+  }
+}
+
+/** Inside a training job folder: the network it starts from, epoch checkpoints, and the finished network. */
+export const jobPaths = (jobDir: string) => ({ init: join(jobDir, 'init'), work: join(jobDir, 'work'), trained: join(jobDir, 'trained') });

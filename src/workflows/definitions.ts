@@ -1,0 +1,44 @@
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { defineSearchAttributeKey } from '@temporalio/common';
+import type { NetworkRef } from '../activities/contract';
+
+/** Shared by the workflow and its clients (CLI, tests): names of the query, signals, update and search attributes. */
+
+export const SEARCH_WORKFLOW_TYPE = 'searchWorkflow';
+
+export interface RunningTask {
+  kind: 'prepare' | 'train-start' | 'sample' | 'transform' | 'train' | 'update' | 'train-best' | 'final' | 'result';
+  name: string;
+}
+
+export interface SearchProgress {
+  searchId: string;
+  phase: 'start' | 'search' | 'stage-best' | 'final' | 'done';
+  /** 1-based stage number, and how many stages there are. */
+  stage: number;
+  stages: number;
+  episode: number;
+  /** Networks evaluated so far in this stage and in all stages; what is planned. */
+  evaluatedInStage: number;
+  plannedInStage: number;
+  evaluatedTotal: number;
+  plannedTotal: number;
+  policyUpdates: number;
+  best: NetworkRef | null;
+  running: RunningTask[];
+  paused: boolean;
+  stopping: boolean;
+}
+
+export const progressQuery = defineQuery<SearchProgress>('progress');
+export const pauseSignal = defineSignal('pause');
+export const resumeSignal = defineSignal('resume');
+/** Finish the running episode, then final-train what exists. */
+export const stopSignal = defineSignal('stop');
+/** Add networks to a stage's budget (1-based stage; default the current one); returns the new budget. */
+export const extendStageUpdate = defineUpdate<number, [{ networks: number; stage?: number }]>('extendStage');
+
+export const SA_DATASET = defineSearchAttributeKey('EasDataset', 'KEYWORD');
+export const SA_STAGE = defineSearchAttributeKey('EasStage', 'INT');
+export const SA_BEST_ACCURACY = defineSearchAttributeKey('EasBestAccuracy', 'DOUBLE');
+export const SEARCH_ATTRIBUTES = [SA_DATASET, SA_STAGE, SA_BEST_ACCURACY];

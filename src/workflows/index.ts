@@ -1,0 +1,1 @@
+export { searchWorkflow } from './search';
