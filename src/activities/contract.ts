@@ -40,6 +40,8 @@ export const TrainNetworkInputSchema = z.object({
   /** Folder of this training job: epoch checkpoints in work/, the finished network in trained/. */
   jobDir: z.string(),
   dataset: DatasetConfigSchema,
+  /** Seeds the validation hold-out: the same for every network of a search, so all are scored on the same images. */
+  dataSeed: z.number().int(),
   mode: z.enum(['search', 'final']),
   epochs: z.number().int().nonnegative(),
   recipe: TrainingRecipeSchema,
@@ -90,6 +92,7 @@ export const TransformInputSchema = z.object({
   actions: z.array(ActionSchema),
   space: SearchSpaceSchema,
   dataset: DatasetConfigSchema,
+  dataSeed: z.number().int(),
   output: z.string(),
   seed: z.number().int(),
   /** Largest |Δlogits| accepted between parent and child on a real batch. */

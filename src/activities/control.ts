@@ -119,7 +119,7 @@ export async function samplePolicy(raw: SamplePolicyInput): Promise<SamplePolicy
 
 /** Images from the training split, to check function preservation and to set Net2Deeper's BatchNorm statistics. */
 async function realBatch(input: z.infer<typeof TransformInputSchema>, n = 32): Promise<tf.Tensor4D> {
-  const splits = await loadSplits(splitsOptions(input.dataset, 'search', input.seed));
+  const splits = await loadSplits(splitsOptions(input.dataset, 'search', input.dataSeed));
   const rng = Rng.fromSeed(input.seed);
   const order = splits.train.epochOrder(rng);
   const take = order.subarray(0, Math.min(n, order.length));

@@ -2,13 +2,14 @@ import * as fs from 'node:fs';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { BadInputError, DivergedError } from '../train/errors';
 import { latestEpochCheckpoint } from '../train/checkpoint';
-import { runTrainJob, type TrainJobSpec } from '../train/process';
+import { runTrainJob } from '../train/process';
+import type { TrainJobSpecInput } from '../train/job';
 import { jobPaths } from '../store/layout';
 import { appendLine, readJsonIfExists } from '../util/files';
+import { deviceEnv, devicePool } from '../workers/devices';
 import { writeJsonAtomic } from '../util/atomic';
 import { type TrainNetworkInput, TrainNetworkInputSchema, type TrainNetworkOutput } from './contract';
 import { networkRef, nonRetryableFor } from './control';
-import { splitsOptions } from './data';
 
 /** What each epoch heartbeat carries: where a retry resumes. */
 export interface TrainHeartbeat {
@@ -46,9 +47,9 @@ export async function trainNetwork(raw: TrainNetworkInput): Promise<TrainNetwork
   let last: TrainHeartbeat | undefined = resumeFrom ? { epoch: resumedFromEpoch, checkpoint: resumeFrom } : undefined;
   // Heartbeats between epochs too, so that cancellation reaches a long epoch promptly (the SDK throttles them).
   const beat = setInterval(() => ctx.heartbeat(last), 5_000);
-  const spec: TrainJobSpec = {
+  const spec: TrainJobSpecInput = {
     network: input.from,
-    dataset: splitsOptions(input.dataset, input.mode, input.seed),
+    dataset: { ...input.dataset, seed: input.dataSeed },
     mode: input.mode,
     epochs: input.epochs,
     recipe: input.recipe,
@@ -58,8 +59,11 @@ export async function trainNetwork(raw: TrainNetworkInput): Promise<TrainNetwork
     resumeFrom,
     backend: input.backend,
   };
+  const pool = devicePool();
+  const device = await pool.acquire();
   try {
     const result = await runTrainJob(spec, {
+      env: { ...process.env, ...deviceEnv(device) },
       signal: ctx.cancellationSignal,
       onEpoch: (e) => {
         last = { epoch: e.epoch, checkpoint: e.checkpoint };
@@ -89,5 +93,6 @@ export async function trainNetwork(raw: TrainNetworkInput): Promise<TrainNetwork
     return nonRetryableFor(err);
   } finally {
     clearInterval(beat);
+    pool.release(device);
   }
 }

@@ -80,6 +80,7 @@ export async function searchWorkflow(input: SearchConfigInput, carried?: Carried
   }
   const searchId = workflowInfo().workflowId;
   const train = proxyActivities<typeof trainActivities>(trainOptions(config));
+  const dataSeed = deriveSeed(config.seed, 'data');
   const running = new Map<number, RunningTask>();
   let taskSeq = 0;
   const track = async <T>(task: RunningTask, p: () => Promise<T>): Promise<T> => {
@@ -165,12 +166,13 @@ export async function searchWorkflow(input: SearchConfigInput, carried?: Carried
     publishVisibility();
     const prep = await track({ kind: 'prepare', name: 'start' }, () => control.prepareSearch({ searchId, config }));
     let start = prep.start;
-    if (prep.startEpochs > 0 || start.accuracy === null) {
+    if (prep.startEpochs > 0) {
       const trained = await trainNetwork('train-start', {
         name: 'start',
         from: start.dir,
         jobDir: new RunLayout(prep.runDir).start(),
         dataset: config.dataset,
+        dataSeed,
         mode: 'search',
         epochs: prep.startEpochs,
         recipe: config.training,
@@ -246,7 +248,7 @@ export async function searchWorkflow(input: SearchConfigInput, carried?: Carried
           const child = await track({ kind: 'transform', name }, () =>
             control.transformCandidate.executeWithOptions(
               { startToCloseTimeout: '30m', retry: { initialInterval: '2s', maximumInterval: '1m', nonRetryableErrorTypes: NON_RETRYABLE }, summary: `transform ${name}: ${c.notation}` },
-              [{ name, start: s.stageStart.dir, actions: c.actions, space: config.space, dataset: config.dataset, output: jobPaths(candDir).init, seed: deriveSeed(config.seed, 'transform', name) }],
+              [{ name, start: s.stageStart.dir, actions: c.actions, space: config.space, dataset: config.dataset, dataSeed, output: jobPaths(candDir).init, seed: deriveSeed(config.seed, 'transform', name) }],
             ),
           );
           const trained = await trainNetwork('train', {
@@ -254,6 +256,7 @@ export async function searchWorkflow(input: SearchConfigInput, carried?: Carried
             from: child.network.dir,
             jobDir: candDir,
             dataset: config.dataset,
+            dataSeed,
             mode: 'search',
             epochs: stageCfg.epochs,
             recipe: config.training,
@@ -302,6 +305,7 @@ export async function searchWorkflow(input: SearchConfigInput, carried?: Carried
         from: stageBest.network.dir,
         jobDir: layout.stageBest(s.stage),
         dataset: config.dataset,
+        dataSeed,
         mode: 'search',
         epochs: stageCfg.bestEpochs,
         recipe: config.training,
@@ -339,6 +343,7 @@ export async function searchWorkflow(input: SearchConfigInput, carried?: Carried
         from: c.network.dir,
         jobDir: layout.final(rank),
         dataset: config.dataset,
+        dataSeed,
         mode: 'final',
         epochs: config.final.epochs,
         recipe: config.training,

@@ -1,0 +1,88 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Worker } from '@temporalio/worker';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { startDevServer, tempDir } from '../helpers/temporal';
+import { policyCheckpoints, tinySearchConfig } from '../helpers/search';
+import { createControlWorker } from '../../src/workers/control';
+import { createTrainWorker } from '../../src/workers/train';
+import { startOrAttachSearch } from '../../src/search/client';
+import { ConfigError } from '../../src/config/search-config';
+import { SEARCH_ATTRIBUTES, SEARCH_WORKFLOW_TYPE, progressQuery } from '../../src/workflows/definitions';
+
+let env: TestWorkflowEnvironment;
+let root: string;
+
+before(async () => {
+  env = await startDevServer({ searchAttributes: SEARCH_ATTRIBUTES });
+  root = tempDir('search');
+});
+after(async () => {
+  await env?.teardown();
+});
+
+async function withWorkers<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const control = await createControlWorker({ connection: env.nativeConnection, taskQueue: `${name}-control` });
+  const train = await createTrainWorker({ connection: env.nativeConnection, taskQueue: `${name}-train`, devices: ['cpu'] });
+  return control.runUntil(train.runUntil(fn));
+}
+
+test('(a) a tiny real search completes; the result lists every candidate, the policy checkpoints match the episodes; (d) its history replays', async () => {
+  const name = `tiny-${Date.now()}`;
+  const { handle, config } = await startOrAttachSearch(env.client, tinySearchConfig(name, root));
+  const result = await withWorkers(name, async () => {
+    const r = await handle.result();
+    const progress = await handle.query(progressQuery);
+    assert.equal(progress.phase, 'done');
+    return r;
+  });
+  const runDir = path.join(root, name);
+  const saved = JSON.parse(fs.readFileSync(result.resultFile, 'utf8'));
+  const planned = config.stages.reduce((a, s) => a + s.networks, 0);
+  const episodes = config.stages.reduce((a, s) => a + Math.ceil(s.networks / s.networksPerEpisode), 0);
+  assert.equal(saved.candidates.length, planned);
+  for (const c of saved.candidates) {
+    assert.match(c.network.notation, /^C\(/);
+    assert.equal(typeof c.network.accuracy, 'number');
+    assert.ok(c.network.accuracy >= 0 && c.network.accuracy <= 1);
+    assert.ok(c.parent === 'start' || c.parent === 's1-best', `lineage: parent ${c.parent}`);
+    assert.ok(c.actions.length > 0);
+  }
+  assert.equal(policyCheckpoints(runDir).length, episodes);
+  assert.equal(result.policyUpdates, episodes);
+  assert.equal(saved.final.length, 1);
+  assert.equal(typeof saved.final[0].network.accuracy, 'number');
+
+  // (d) every run of the search (it continues as new per stage) replays without a determinism error.
+  const histories = [];
+  for await (const wf of env.client.workflow.list({ query: `WorkflowId = "${name}"` })) {
+    histories.push({ workflowId: wf.workflowId, history: await env.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory() });
+  }
+  assert.ok(histories.length >= 2, `expected a run per stage, got ${histories.length}`);
+  for (const h of histories) await Worker.runReplayHistory({ workflowsPath: require.resolve('../../src/workflows') }, h.history, h.workflowId);
+});
+
+test('(e) a bad config fails before anything starts, naming every bad field', async () => {
+  const name = `bad-${Date.now()}`;
+  const bad = { ...tinySearchConfig(name, root), seed: 'seven', stages: [{ networks: 0 }], dataset: { name: 'mnist' } };
+  await assert.rejects(
+    () => startOrAttachSearch(env.client, bad, 'bad.yaml'),
+    (e: unknown) => e instanceof ConfigError && /seed/.test(e.message) && /stages\.0\.networks/.test(e.message) && /dataset\.name/.test(e.message),
+  );
+  await assert.rejects(() => env.client.workflow.getHandle(name).describe(), /not found/i);
+  assert.equal(fs.existsSync(path.join(root, name)), false);
+
+  // Started around eas (e.g. `temporal workflow start`), the workflow itself refuses the config before any activity.
+  const handle = await env.client.workflow.start(SEARCH_WORKFLOW_TYPE, { workflowId: `${name}-direct`, taskQueue: `${name}-control`, args: [bad] });
+  await withWorkers(name, async () => {
+    await assert.rejects(
+      () => handle.result(),
+      (e: unknown) => e instanceof WorkflowFailedError && /seed/.test(String(e.cause?.message)) && /stages\.0\.networks/.test(String(e.cause?.message)),
+    );
+  });
+  const history = await handle.fetchHistory();
+  assert.equal(history.events?.filter((ev) => ev.activityTaskScheduledEventAttributes).length, 0);
+});
