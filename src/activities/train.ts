@@ -46,7 +46,7 @@ export async function trainNetwork(raw: TrainNetworkInput): Promise<TrainNetwork
 
   let last: TrainHeartbeat | undefined = resumeFrom ? { epoch: resumedFromEpoch, checkpoint: resumeFrom } : undefined;
   // Heartbeats between epochs too, so that cancellation reaches a long epoch promptly (the SDK throttles them).
-  const beat = setInterval(() => ctx.heartbeat(last), 5_000);
+  const beat = setInterval(() => ctx.heartbeat(last), Math.max(500, Math.min(5_000, (ctx.info.heartbeatTimeoutMs ?? 30_000) / 3)));
   const spec: TrainJobSpecInput = {
     network: input.from,
     dataset: { ...input.dataset, seed: input.dataSeed },

@@ -1,0 +1,59 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as net from 'node:net';
+import * as path from 'node:path';
+
+const EAS = path.join(__dirname, '..', '..', 'bin', 'eas.js');
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** `eas worker` as a real process, resolved once it polls its task queue. */
+export async function spawnWorker(kind: 'control' | 'train', address: string, taskQueue: string, env: NodeJS.ProcessEnv = {}): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, [EAS, 'worker', '--queue', kind, '--task-queue', taskQueue, '--address', address], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 60_000;
+  while (!/polling/.test(out)) {
+    if (child.exitCode !== null) throw new Error(`eas worker --queue ${kind} exited with ${child.exitCode}:\n${out}`);
+    if (Date.now() > deadline) throw new Error(`eas worker --queue ${kind} did not start within 60 s:\n${out}`);
+    await sleep(100);
+  }
+  return { child, output: () => out, exited };
+}
+
+export async function stopWorker(w: WorkerProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (!w || w.child.exitCode !== null || w.child.signalCode !== null) return;
+  w.child.kill(signal);
+  await w.exited;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 120_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
