@@ -59,10 +59,15 @@ interface Graph {
   input: tf.SymbolicTensor;
   /** Output of every arch layer after its BN/ReLU/dropout, by layer index. */
   after: tf.SymbolicTensor[];
-  logits: tf.SymbolicTensor;
+  /** Absent when the graph stops below the classifier. */
+  logits?: tf.SymbolicTensor;
 }
 
-function buildGraph(arch: Arch, opts: ModelOptions): Graph {
+/**
+ * Layers applied to symbolic tensors create their variables at once, and only layers between the model's inputs and
+ * outputs are disposed with it, so a truncated graph (`upTo` given) must not create the layers above it, classifier included.
+ */
+function buildGraph(arch: Arch, opts: ModelOptions, upTo?: number): Graph {
   const epsilon = opts.bnEpsilon ?? DEFAULT_BN_EPSILON;
   const momentum = opts.bnMomentum ?? DEFAULT_BN_MOMENTUM;
   const skipFirst = opts.dropout?.skipFirstConv ?? true;
@@ -75,7 +80,7 @@ function buildGraph(arch: Arch, opts: ModelOptions): Graph {
     if (!flat) x = tf.layers.flatten({ name: layerNames.flatten(beforeId) }).apply(x) as tf.SymbolicTensor;
     flat = true;
   };
-  for (const l of arch.layers) {
+  for (const l of upTo === undefined ? arch.layers : arch.layers.slice(0, upTo + 1)) {
     if (l.type === 'pool') {
       const cfg = { name: layerNames.main(l.id), poolSize: l.size, strides: l.stride, padding: 'same' as const };
       x = (l.op === 'max' ? tf.layers.maxPooling2d(cfg) : tf.layers.averagePooling2d(cfg)).apply(x) as tf.SymbolicTensor;
@@ -99,6 +104,7 @@ function buildGraph(arch: Arch, opts: ModelOptions): Graph {
     if (rate) x = tf.layers.dropout({ name: layerNames.dropout(l.id), rate }).apply(x) as tf.SymbolicTensor;
     after.push(x);
   }
+  if (upTo !== undefined) return { input, after };
   flatten(layerNames.classifier);
   const logits = tf.layers.dense({ name: layerNames.classifier, units: arch.classes, useBias: true, kernelInitializer: 'zeros' }).apply(x) as tf.SymbolicTensor;
   return { input, after, logits };
@@ -135,7 +141,7 @@ export function buildModel(arch: Arch, weights: Weights, opts: ModelOptions = {}
   ModelOptionsSchema.parse(opts);
   validateWeights(arch, weights);
   const g = buildGraph(arch, opts);
-  const model = tf.model({ inputs: g.input, outputs: g.logits, name: 'eas' });
+  const model = tf.model({ inputs: g.input, outputs: g.logits!, name: 'eas' });
   try {
     setModelWeights(model, arch, weights);
   } catch (err) {
@@ -152,7 +158,7 @@ export function buildModel(arch: Arch, weights: Weights, opts: ModelOptions = {}
 export function buildFeatureModel(arch: Arch, weights: Weights, index: number, flatten: boolean, opts: ModelOptions = {}): tf.LayersModel {
   if (index < 0 || index >= arch.layers.length) throw new RangeError(`feature layer index ${index} is outside 0..${arch.layers.length - 1}`);
   validateWeights(arch, weights);
-  const g = buildGraph(arch.layers[index].type === 'fc' ? arch : { ...arch, layers: arch.layers.slice(0, index + 1) }, opts);
+  const g = buildGraph(arch, opts, index);
   let out = g.after[index];
   if (flatten && out.shape.length > 2) out = tf.layers.flatten({ name: 'features_flatten' }).apply(out) as tf.SymbolicTensor;
   const model = tf.model({ inputs: g.input, outputs: out, name: 'eas_features' });

@@ -1,0 +1,210 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { type Arch, ArchSchema, validateArch } from '../arch';
+import { type ModelOptions, ModelOptionsSchema, buildModel, layerNames, weightLocations } from '../nn/model';
+import { type Weights, WeightsError, expectedWeightShapes, validateWeights } from '../nn/weights';
+import { publishDirAtomic } from '../util/atomic';
+
+/**
+ * A network checkpoint is a directory holding a standard TensorFlow.js Layers artifact (model.json with modelTopology
+ * and weightsManifest, plus weights.bin: float32 little-endian, loadable by tf.loadLayersModel), arch.json (the Arch),
+ * and meta.json (caller's JSON metadata). It is published atomically (temp dir, fsync, rename) and never overwritten.
+ */
+export const CHECKPOINT_FILES = { model: 'model.json', weights: 'weights.bin', arch: 'arch.json', meta: 'meta.json' } as const;
+
+export type NetworkMeta = Record<string, unknown>;
+
+export interface LoadedNetwork {
+  arch: Arch;
+  weights: Weights;
+  meta: NetworkMeta;
+  /** The model options recorded at save time (model.json userDefinedMetadata.eas.modelOptions). */
+  modelOptions: ModelOptions;
+}
+
+export interface SaveOptions {
+  /** Recorded in the topology (dropout, BatchNorm ε/momentum) and returned by loadNetwork. */
+  model?: ModelOptions;
+}
+
+/** A checkpoint file is missing, unreadable or inconsistent; `file` is its path. */
+export class CheckpointError extends Error {
+  constructor(
+    readonly file: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`checkpoint file ${file}: ${detail}`, options);
+    this.name = 'CheckpointError';
+  }
+}
+
+/** tfjs variable name of one of our weights: `L3/bn/gamma` lives in layer `L3_bn` as `L3_bn/gamma`. */
+export function tfjsWeightName(name: string, arch: Arch): string {
+  const loc = weightLocations(arch).get(name);
+  if (!loc) throw new WeightsError(name, 'not a weight of this architecture');
+  return `${loc.layer}/${name.split('/').pop()}`;
+}
+
+const WeightSpecSchema = z.object({ name: z.string(), shape: z.array(z.number().int().nonnegative()), dtype: z.string(), quantization: z.unknown().optional() }).passthrough();
+const ModelJsonSchema = z
+  .object({
+    modelTopology: z.record(z.string(), z.unknown()),
+    weightsManifest: z.array(z.object({ paths: z.array(z.string().min(1)).nonempty(), weights: z.array(WeightSpecSchema) }).passthrough()),
+    format: z.string().optional(),
+    userDefinedMetadata: z.object({ eas: z.object({ modelOptions: ModelOptionsSchema }).passthrough().optional() }).passthrough().optional(),
+  })
+  .passthrough();
+type ModelJson = z.infer<typeof ModelJsonSchema>;
+
+const issues = (e: z.ZodError): string => e.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+
+/**
+ * Save a network checkpoint to `dir` atomically. Returns false (and writes nothing) when `dir` already holds a finished
+ * checkpoint: a retried save never overwrites an artifact.
+ */
+export async function saveNetwork(dir: string, arch: Arch, weights: Weights, meta: NetworkMeta = {}, opts: SaveOptions = {}): Promise<boolean> {
+  validateWeights(arch, weights);
+  const modelOptions = ModelOptionsSchema.parse(opts.model ?? {});
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) throw new Error('saveNetwork: meta must be a JSON object');
+  const metaText = JSON.stringify(meta, null, 2);
+
+  const model = buildModel(arch, weights, modelOptions);
+  let topology: unknown;
+  const specs: { name: string; shape: number[]; dtype: 'float32' }[] = [];
+  const chunks: Uint8Array[] = [];
+  try {
+    topology = model.toJSON(null, false);
+    // Our names → tfjs's variable names, checked against the model so a change in tfjs naming cannot go unnoticed.
+    const byVariable = new Map<string, string>();
+    for (const [name, loc] of weightLocations(arch)) {
+      const variable = model.getLayer(loc.layer).weights[loc.index];
+      const expected = tfjsWeightName(name, arch);
+      if (variable.originalName !== expected) throw new Error(`tfjs named weight ${name} "${variable.originalName}", expected "${expected}"`);
+      byVariable.set(variable.originalName, name);
+    }
+    for (const v of model.weights) {
+      const name = byVariable.get(v.originalName);
+      if (!name) throw new Error(`model variable ${v.originalName} has no counterpart in the weights`);
+      const w = weights[name];
+      specs.push({ name: v.originalName, shape: [...w.shape], dtype: 'float32' });
+      chunks.push(new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength));
+    }
+  } finally {
+    model.dispose();
+  }
+  const modelJson = {
+    format: 'layers-model',
+    generatedBy: 'eas (TensorFlow.js Layers format)',
+    convertedBy: null,
+    modelTopology: topology,
+    weightsManifest: [{ paths: [CHECKPOINT_FILES.weights], weights: specs }],
+    userDefinedMetadata: { eas: { modelOptions } },
+  };
+  return publishDirAtomic(dir, (tmp) => {
+    fs.writeFileSync(path.join(tmp, CHECKPOINT_FILES.weights), Buffer.concat(chunks));
+    fs.writeFileSync(path.join(tmp, CHECKPOINT_FILES.model), JSON.stringify(modelJson));
+    fs.writeFileSync(path.join(tmp, CHECKPOINT_FILES.arch), JSON.stringify(arch, null, 2) + '\n');
+    fs.writeFileSync(path.join(tmp, CHECKPOINT_FILES.meta), metaText + '\n');
+  });
+}
+
+function readFile(file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CheckpointError(file, code === 'ENOENT' ? 'missing' : `cannot be read (${code ?? String(err)})`, { cause: err });
+  }
+}
+
+function readJson(file: string): unknown {
+  const text = readFile(file).toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new CheckpointError(file, `is not valid JSON (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+  }
+}
+
+/** Names of the layers that hold weights in a Layers topology (Conv2D, Dense, BatchNormalization). */
+function weightedLayerNames(topology: Record<string, unknown>): string[] | undefined {
+  // tfjs writes the model config itself; Keras-converted files wrap it in `model_config`.
+  const config = (topology.model_config ?? topology) as { config?: { layers?: { class_name?: string; config?: { name?: string } }[] } };
+  const layers = config.config?.layers;
+  if (!Array.isArray(layers)) return undefined;
+  return layers.filter((l) => l.class_name === 'Conv2D' || l.class_name === 'Dense' || l.class_name === 'BatchNormalization').map((l) => String(l.config?.name));
+}
+
+function decodeWeights(modelFile: string, dir: string, manifest: ModelJson['weightsManifest'], arch: Arch): Weights {
+  const toOurs = new Map<string, string>();
+  for (const name of expectedWeightShapes(arch).keys()) toOurs.set(tfjsWeightName(name, arch), name);
+  const weights: Weights = {};
+  for (const group of manifest) {
+    const files = group.paths.map((p) => path.join(dir, p));
+    const buffers = files.map(readFile);
+    const data = Buffer.concat(buffers);
+    const where = files.join(' + ');
+    let needed = 0;
+    for (const spec of group.weights) {
+      if (spec.dtype !== 'float32' || spec.quantization !== undefined) throw new CheckpointError(modelFile, `weight ${spec.name} has dtype ${spec.dtype}${spec.quantization ? ' (quantized)' : ''}; only float32 is supported`);
+      needed += spec.shape.reduce((a, b) => a * b, 1) * 4;
+    }
+    if (data.length < needed) throw new CheckpointError(where, `is ${data.length} bytes but the manifest in ${CHECKPOINT_FILES.model} needs ${needed} (truncated?)`);
+    if (data.length > needed) throw new CheckpointError(where, `is ${data.length} bytes but the manifest in ${CHECKPOINT_FILES.model} accounts for only ${needed} (${data.length - needed} extra bytes)`);
+    let offset = 0;
+    for (const spec of group.weights) {
+      const bytes = spec.shape.reduce((a, b) => a * b, 1) * 4;
+      const ours = toOurs.get(spec.name);
+      if (!ours) throw new CheckpointError(modelFile, `weight "${spec.name}" is not a weight of the network in ${CHECKPOINT_FILES.arch}`);
+      if (weights[ours]) throw new CheckpointError(modelFile, `weight "${spec.name}" appears twice in the manifest`);
+      // Copy into a fresh, aligned buffer (Float32Array views need 4-byte alignment).
+      const values = new Float32Array(bytes / 4);
+      new Uint8Array(values.buffer).set(data.subarray(offset, offset + bytes));
+      weights[ours] = { shape: [...spec.shape], data: values };
+      offset += bytes;
+    }
+  }
+  return weights;
+}
+
+/** Load a checkpoint written by saveNetwork; any missing, corrupt or inconsistent file → CheckpointError naming it. */
+export function loadNetwork(dir: string): LoadedNetwork {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new CheckpointError(dir, 'checkpoint directory is missing');
+  const archFile = path.join(dir, CHECKPOINT_FILES.arch);
+  const modelFile = path.join(dir, CHECKPOINT_FILES.model);
+  const metaFile = path.join(dir, CHECKPOINT_FILES.meta);
+
+  const archParsed = ArchSchema.safeParse(readJson(archFile));
+  if (!archParsed.success) throw new CheckpointError(archFile, `is not a valid architecture: ${issues(archParsed.error)}`);
+  const arch = archParsed.data;
+  try {
+    validateArch(arch);
+    expectedWeightShapes(arch);
+  } catch (err) {
+    throw new CheckpointError(archFile, `is not a valid architecture: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+
+  const modelParsed = ModelJsonSchema.safeParse(readJson(modelFile));
+  if (!modelParsed.success) throw new CheckpointError(modelFile, `is not a TensorFlow.js Layers model.json: ${issues(modelParsed.error)}`);
+  const modelJson = modelParsed.data;
+
+  const names = weightedLayerNames(modelJson.modelTopology);
+  if (!names) throw new CheckpointError(modelFile, 'modelTopology has no config.layers list');
+  const expectedNames = arch.layers.flatMap((l) => (l.type === 'pool' ? [] : [layerNames.main(l.id), layerNames.bn(l.id)])).concat(layerNames.classifier);
+  if (names.length !== expectedNames.length || !expectedNames.every((n) => names.includes(n))) {
+    throw new CheckpointError(modelFile, `topology's weighted layers [${names.join(', ')}] do not match ${CHECKPOINT_FILES.arch}'s [${expectedNames.join(', ')}]`);
+  }
+
+  const weights = decodeWeights(modelFile, dir, modelJson.weightsManifest, arch);
+  try {
+    validateWeights(arch, weights);
+  } catch (err) {
+    throw new CheckpointError(modelFile, `weights do not match ${CHECKPOINT_FILES.arch}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+
+  const meta = readJson(metaFile);
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) throw new CheckpointError(metaFile, 'must hold a JSON object');
+  return { arch, weights, meta: meta as NetworkMeta, modelOptions: modelJson.userDefinedMetadata?.eas?.modelOptions ?? {} };
+}

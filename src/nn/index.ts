@@ -1,0 +1,2 @@
+export * from './weights';
+export * from './model';

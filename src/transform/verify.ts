@@ -1,0 +1,29 @@
+import * as tf from '@tensorflow/tfjs';
+import { type ModelOptions, buildModel } from '../nn/model';
+import type { Network } from './apply';
+import { checkBatch } from './deeper';
+
+/** Logits of a network on a batch, in inference mode (BatchNorm uses moving statistics, dropout is off). */
+export function predictLogits(net: Network, batch: tf.Tensor, opts: ModelOptions = {}): Float32Array {
+  checkBatch(net.arch, batch);
+  const model = buildModel(net.arch, net.weights, opts);
+  try {
+    return tf.tidy(() => new Float32Array((model.predict(batch) as tf.Tensor).dataSync()));
+  } finally {
+    model.dispose();
+  }
+}
+
+/** max |logits(parent) − logits(child)| over the batch, in inference mode: 0 up to float error when the child preserves the function. */
+export function verifyPreservation(parent: Network, child: Network, batch: tf.Tensor, opts: ModelOptions = {}): number {
+  if (parent.arch.classes !== child.arch.classes) throw new Error(`parent has ${parent.arch.classes} classes, child ${child.arch.classes}: not comparable`);
+  const a = predictLogits(parent, batch, opts);
+  const b = predictLogits(child, batch, opts);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    // NaN must not hide: a NaN difference is the worst possible.
+    if (!(d <= max)) max = Number.isNaN(d) ? Infinity : d;
+  }
+  return max;
+}
