@@ -1,0 +1,12 @@
+export * from './types';
+export { readCifar10, parseCifar10Batch, CIFAR10_RECORD_BYTES } from './cifar10';
+export { readMatFile, parseMat, type MatArray, type MatClass } from './matfile';
+export { readSvhn, svhnFromMat } from './svhn';
+export { parseIdx, readIdxImageSet, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from './idx';
+export { makeSynthetic, SyntheticSpecSchema, type SyntheticSpec, type SyntheticOptions } from './synthetic';
+export { DATASETS, type DatasetSpec, type DownloadSpec } from './catalog';
+export { downloadFile, type DownloadOptions } from './download';
+export { locateDataset, installDownload, defaultDataDir, candidateDirs, type LocateOptions, type LocatedDataset } from './locate';
+export { channelStats, scaleTo01, normalizationTable, type Normalization } from './normalize';
+export { Split, batchIndices, writeImage, drawCropFlip, AUGMENT_PAD, type Batch, type CropFlip, type MakeBatchOptions, type SplitInit } from './split';
+export { loadSplits, readPart, clearDataCache, LoadSplitsOptionsSchema, type LoadSplitsOptions, type DatasetSplits } from './protocol';
