@@ -1,0 +1,90 @@
+import * as fs from 'node:fs';
+import { z } from 'zod';
+import { SearchSpaceSchema } from '../arch';
+import { ControllerConfigSchema } from './config';
+
+/** A float32 tensor: shape and little-endian float32 bytes in base64. */
+export const TensorBlobSchema = z.object({ shape: z.array(z.number().int().nonnegative()), data: z.string() }).strict();
+
+const TensorMapSchema = z.record(z.string(), TensorBlobSchema);
+
+export const CHECKPOINT_FORMAT = 'eas-controller';
+
+/** The whole policy state in one file: config, space, weights, Adam slots, baseline and update count. */
+export const ControllerCheckpointSchema = z
+  .object({
+    format: z.literal(CHECKPOINT_FORMAT),
+    version: z.literal(1),
+    kind: z.enum(['rl', 'random']),
+    config: ControllerConfigSchema,
+    space: SearchSpaceSchema,
+    updates: z.number().int().nonnegative(),
+    baseline: z.number().nullable(),
+    params: TensorMapSchema.optional(),
+    adam: z
+      .object({ step: z.number().int().nonnegative(), beta1Power: z.number(), beta2Power: z.number(), m: TensorMapSchema, v: TensorMapSchema })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.kind === 'rl' && (!c.params || !c.adam)) ctx.addIssue({ code: 'custom', message: 'an rl checkpoint needs "params" and "adam"' });
+  });
+
+export type ControllerCheckpoint = z.infer<typeof ControllerCheckpointSchema>;
+export type TensorBlob = z.infer<typeof TensorBlobSchema>;
+
+export function encodeTensor(values: Float32Array, shape: number[]): TensorBlob {
+  return { shape, data: Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString('base64') };
+}
+
+export function encodeTensors(values: Record<string, Float32Array>, shapes: Record<string, number[]>): Record<string, TensorBlob> {
+  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, encodeTensor(v, shapes[k])]));
+}
+
+/** Decode and check against the expected shape; `what` names the tensor in errors. */
+export function decodeTensor(blob: TensorBlob, expectedShape: number[], what: string): Float32Array {
+  if (blob.shape.length !== expectedShape.length || blob.shape.some((d, i) => d !== expectedShape[i])) {
+    throw new Error(`${what} has shape [${blob.shape.join(', ')}], expected [${expectedShape.join(', ')}]`);
+  }
+  const bytes = Buffer.from(blob.data, 'base64');
+  const size = expectedShape.reduce((a, b) => a * b, 1);
+  if (bytes.byteLength !== size * 4) throw new Error(`${what} holds ${bytes.byteLength} bytes, expected ${size * 4} (${size} float32)`);
+  const out = new Float32Array(size);
+  new Uint8Array(out.buffer).set(bytes);
+  return out;
+}
+
+export function decodeTensors(map: Record<string, TensorBlob>, shapes: Record<string, number[]>, what: string): Record<string, Float32Array> {
+  const extra = Object.keys(map).filter((k) => !(k in shapes));
+  if (extra.length) throw new Error(`${what}: unexpected tensors ${extra.join(', ')} (does the checkpoint's config match its weights?)`);
+  return Object.fromEntries(
+    Object.entries(shapes).map(([k, shape]) => {
+      const blob = map[k];
+      if (!blob) throw new Error(`${what}: tensor "${k}" is missing`);
+      return [k, decodeTensor(blob, shape, `${what} "${k}"`)];
+    }),
+  );
+}
+
+export function parseCheckpoint(raw: unknown, source = 'controller checkpoint'): ControllerCheckpoint {
+  const r = ControllerCheckpointSchema.safeParse(raw);
+  if (!r.success) throw new Error(`${source} is not a valid controller checkpoint:\n${z.prettifyError(r.error)}`);
+  return r.data;
+}
+
+export function readCheckpoint(path: string): ControllerCheckpoint {
+  let text: string;
+  try {
+    text = fs.readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read controller checkpoint ${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`controller checkpoint ${path} is not JSON: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  return parseCheckpoint(raw, `controller checkpoint ${path}`);
+}

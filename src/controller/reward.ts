@@ -1,0 +1,38 @@
+import { type Arch, paramCount } from '../arch';
+import type { ControllerConfig } from './config';
+
+/** Accuracy as the reward sees it: a failed/diverged network (null, NaN, ±∞) counts as 0; otherwise it must be in [0, 1]. */
+export function cleanAccuracy(acc: number | null, index: number): number {
+  if (acc === null || !Number.isFinite(acc)) return 0;
+  if (acc < 0 || acc > 1) throw new Error(`accuracy ${index} is ${acc}; accuracies must be fractions in [0, 1]`);
+  return acc;
+}
+
+/**
+ * The reward of one network. 'tan' is the paper's tan(acc·π/2) (a gain from 90% to 91% is worth more than from 60% to
+ * 61%); the accuracy is first clipped to accClip because tan goes to infinity at 1. The optional second objective
+ * subtracts paramPenalty per million parameters of the final architecture.
+ */
+export function rewardOf(acc: number, arch: Arch, config: ControllerConfig): number {
+  const a = Math.min(Math.max(acc, 0), config.accClip);
+  const base = config.reward === 'tan' ? Math.tan((a * Math.PI) / 2) : a;
+  return config.paramPenalty > 0 ? base - (config.paramPenalty * paramCount(arch)) / 1e6 : base;
+}
+
+/**
+ * Exponential-moving-average baseline; returns the new baseline and the advantages. See ControllerConfig
+ * `baselineUpdate`: the default 'reference' follows han-cai/EAS (arch_manager.py `reward()`):
+ *   b ← b + decay·(mean(R) − b), then A = R − b   (b starts at 0; the new batch is weighted by decay = 0.95),
+ * 'classic' is the usual A = R − b_prev, b ← decay·b_prev + (1 − decay)·mean(R), with b starting at the first batch mean.
+ */
+export function baselineStep(prev: number | null, rewards: readonly number[], config: ControllerConfig): { baseline: number; advantages: number[] } {
+  const mean = rewards.reduce((s, r) => s + r, 0) / rewards.length;
+  const decay = config.baselineDecay;
+  if (config.baselineUpdate === 'reference') {
+    const b = prev ?? 0;
+    const baseline = b + decay * (mean - b);
+    return { baseline, advantages: rewards.map((r) => r - baseline) };
+  }
+  const b = prev ?? mean;
+  return { baseline: decay * b + (1 - decay) * mean, advantages: rewards.map((r) => r - b) };
+}
