@@ -39,6 +39,7 @@ import {
   NetworkRefSchema,
 } from './contract';
 import { splitsOptions } from './data';
+import type { SearchResult } from '../store/result';
 
 /** Bad configuration or data will not get better by retrying: fail the activity for good, with the message. */
 export function nonRetryableFor(err: unknown): never {
@@ -67,6 +68,7 @@ export async function prepareSearch(raw: PrepareSearchInput): Promise<PrepareSea
   return guarded(async () => {
     const { searchId, config } = PrepareSearchInputSchema.parse(raw);
     checkSearchConfig(config);
+    await initBackend({ log: (m) => log.info(m) });
     const runDir = runDirFor(config.storage.root, searchId);
     const layout = new RunLayout(runDir);
     fs.mkdirSync(runDir, { recursive: true });
@@ -203,7 +205,7 @@ export async function writeResult(raw: WriteResultInput): Promise<SearchResultSu
   const candidates = stages.flatMap((s) => s.candidates);
   const best = candidates.filter((c) => !c.diverged && c.network.accuracy !== null).sort((a, b) => (b.network.accuracy ?? 0) - (a.network.accuracy ?? 0))[0]?.network ?? null;
   const bestFinal = [...input.final].sort((a, b) => (b.network.accuracy ?? 0) - (a.network.accuracy ?? 0))[0]?.network ?? null;
-  const result = {
+  const result: SearchResult = {
     searchId: input.searchId,
     dataset: input.config.dataset.name,
     controller: input.config.controller.kind,

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { wasmPreInit, wasmPostInit } from './wasm';
 
 export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -36,7 +37,7 @@ export interface BackendOptions {
 type Loader = () => Promise<string>;
 
 /** Hooks for the wasm backend (kernels and threads are registered by the training-engine module). */
-export const wasmSetupHooks: Array<(opts: { threads?: number }) => Promise<void> | void> = [];
+export const wasmSetupHooks: Array<(opts: { threads?: number }) => Promise<void> | void> = [wasmPreInit];
 
 const loaders: Record<BackendName, Loader> = {
   'tensorflow-gpu': async () => {
@@ -72,6 +73,7 @@ async function tryLoad(name: BackendName, threads: number | undefined): Promise<
   const ok = await tf.setBackend(tfName);
   if (!ok) throw new Error(`tf.setBackend('${tfName}') returned false`);
   await tf.ready();
+  if (tfName === 'wasm') wasmPostInit();
   return tfName;
 }
 
@@ -88,6 +90,8 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendCho
   if (chosen) return chosen;
   if (pending) return pending;
   pending = (async () => {
+    // Production mode: no debug checks, and no console banner urging tfjs-node on every process (we say what we chose).
+    tf.env().set('PROD', true);
     const log = opts.log ?? ((m: string) => console.error(m));
     const requested = normaliseBackendName(opts.backend ?? process.env.EAS_BACKEND ?? 'auto');
     const threadsEnv = process.env.EAS_WASM_THREADS ? Number(process.env.EAS_WASM_THREADS) : undefined;

@@ -81,11 +81,14 @@ export const SearchConfigSchema = z
       .object({ control: z.string().min(1).default('eas-control'), train: z.string().min(1).default('eas-train') })
       .strict()
       .default({ control: 'eas-control', train: 'eas-train' }),
-    /** Activity time limits (Temporal duration strings). A training attempt is retried when no epoch heartbeat arrives in time. */
+    /**
+     * Activity time limits (Temporal duration strings). Training heartbeats every few seconds (carrying its last epoch
+     * checkpoint), so a lost worker is noticed after `epochHeartbeat` and its training resumes elsewhere.
+     */
     timeouts: z
-      .object({ epochHeartbeat: z.string().default('30m'), training: z.string().default('7d') })
+      .object({ epochHeartbeat: z.string().default('2m'), training: z.string().default('7d') })
       .strict()
-      .default({ epochHeartbeat: '30m', training: '7d' }),
+      .default({ epochHeartbeat: '2m', training: '7d' }),
   })
   .strict();
 

@@ -3,6 +3,7 @@ import { connectWorker, temporalTarget } from '../../temporal/connection';
 import { createControlWorker } from '../../workers/control';
 import { parseDevices } from '../../workers/devices';
 import { createTrainWorker } from '../../workers/train';
+import { installCompactLogging } from '../../temporal/logging';
 
 export function register(program: Command): void {
   program
@@ -15,6 +16,7 @@ export function register(program: Command): void {
     .option('--namespace <ns>', 'Temporal namespace (default TEMPORAL_NAMESPACE, else "default")')
     .action(async (opts: { queue: string; taskQueue?: string; devices?: string; address?: string; namespace?: string }) => {
       if (opts.queue !== 'control' && opts.queue !== 'train') throw new Error(`--queue must be "control" or "train", got "${opts.queue}"`);
+      installCompactLogging('INFO');
       const target = temporalTarget({ address: opts.address, namespace: opts.namespace });
       const connection = await connectWorker(target);
       const taskQueue = opts.taskQueue ?? (opts.queue === 'control' ? 'eas-control' : 'eas-train');
