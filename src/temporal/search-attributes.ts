@@ -1,4 +1,5 @@
 import type { Connection } from '@temporalio/client';
+import type { NativeConnection } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
 
@@ -12,7 +13,7 @@ const INDEXED: Record<string, temporal.api.enums.v1.IndexedValueType> = {
  * Registers eas's search attributes (EasDataset, EasStage, EasBestAccuracy) in the namespace when missing, so the Web UI
  * can list searches by them. On Temporal Cloud, add them in the UI instead: this call then reports what is missing.
  */
-export async function ensureSearchAttributes(connection: Connection, namespace: string): Promise<void> {
+export async function ensureSearchAttributes(connection: Pick<Connection | NativeConnection, 'operatorService'>, namespace: string): Promise<void> {
   const existing = await connection.operatorService.listSearchAttributes({ namespace });
   const have = new Set(Object.keys(existing.customAttributes ?? {}));
   const missing = SEARCH_ATTRIBUTES.filter((k) => !have.has(k.name));

@@ -4,6 +4,7 @@ import { createControlWorker } from '../../workers/control';
 import { parseDevices } from '../../workers/devices';
 import { createTrainWorker } from '../../workers/train';
 import { installCompactLogging } from '../../temporal/logging';
+import { ensureSearchAttributes } from '../../temporal/search-attributes';
 
 export function register(program: Command): void {
   program
@@ -22,6 +23,8 @@ export function register(program: Command): void {
       const taskQueue = opts.taskQueue ?? (opts.queue === 'control' ? 'eas-control' : 'eas-train');
       let worker;
       if (opts.queue === 'control') {
+        // Searches started around eas (`temporal workflow start`) need them too; a server that refuses only gets a warning.
+        await ensureSearchAttributes(connection, target.namespace).catch((e) => console.error(`[eas] warning: ${(e as Error).message}`));
         worker = await createControlWorker({ connection, namespace: target.namespace, taskQueue });
       } else {
         const devices = parseDevices(opts.devices);

@@ -1,0 +1,182 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import type { NetworkRef } from '../activities/contract';
+import { canonicalKey, paramCount, toNotation } from '../arch';
+import { CHECKPOINT_FILES, loadNetwork } from '../checkpoint';
+import { DatasetConfigSchema, TrainResultSchema } from '../train/job';
+import { replaceDirAtomic } from '../report/output';
+import { type RunView, RunStoreError, loadRunView, locateRun, resolveNetworkDir, resolveStorageRoot } from '../report/runview';
+
+/**
+ * `eas export`: the best networks of a search as standalone TensorFlow.js Layers artifacts (model.json + weights.bin,
+ * loadable with plain tf.loadLayersModel; the model outputs logits), each with its architecture, training curve,
+ * accuracy and the data configuration that reproduces that accuracy.
+ */
+
+export const EXPORT_MARKER = 'export.json';
+export const DEFAULT_TOP = 3;
+
+export interface ExportOptions {
+  searchId: string;
+  runs?: string;
+  /** How many networks (default 3, or fewer when fewer exist). */
+  top?: number;
+  /** Output directory (default `<root>/<id>/export`). */
+  out?: string;
+}
+
+export const ExportedNetworkSchema = z.object({
+  rank: z.number().int().positive(),
+  name: z.string(),
+  /** The search candidate the network comes from. */
+  from: z.string(),
+  dir: z.string(),
+  notation: z.string(),
+  key: z.string(),
+  params: z.number().int(),
+  /** 'test' for final networks (trained on the full training set), 'validation' for search candidates. */
+  metric: z.enum(['test', 'validation']),
+  accuracy: z.number(),
+  /** What the accuracy was measured on: the dataset configuration (with its seed) and the split. */
+  evaluation: z.object({ mode: z.enum(['search', 'final']), split: z.enum(['test', 'validation']), images: z.number().int(), dataset: DatasetConfigSchema }),
+  epochs: z.number().int(),
+  backend: z.string(),
+  source: z.string(),
+});
+export type ExportedNetwork = z.infer<typeof ExportedNetworkSchema>;
+
+export const ExportManifestSchema = z.object({
+  searchId: z.string(),
+  complete: z.boolean(),
+  selectedBy: z.enum(['test accuracy of the final networks', 'validation accuracy of the search candidates']),
+  networks: z.array(ExportedNetworkSchema),
+  exportedAt: z.string(),
+});
+export type ExportManifest = z.infer<typeof ExportManifestSchema>;
+
+export interface ExportOutput {
+  dir: string;
+  manifest: ExportManifest;
+}
+
+const CheckpointMetaSchema = z.object({ trainResult: TrainResultSchema, dataset: DatasetConfigSchema }).passthrough();
+
+interface Choice {
+  from: string;
+  network: NetworkRef;
+}
+
+/** The networks to export, best first: final networks by test accuracy, else candidates by validation accuracy. */
+export function selectNetworks(view: RunView, top: number): { selectedBy: ExportManifest['selectedBy']; chosen: Choice[] } {
+  if (view.final.length > 0) {
+    const chosen = view.final
+      .filter((f) => f.network.accuracy !== null)
+      .sort((a, b) => (b.network.accuracy ?? 0) - (a.network.accuracy ?? 0))
+      .slice(0, top);
+    return { selectedBy: 'test accuracy of the final networks', chosen };
+  }
+  const chosen = view.candidates
+    .filter((c) => !c.cachedFrom && !c.diverged && c.network.accuracy !== null)
+    .sort((a, b) => (b.network.accuracy ?? 0) - (a.network.accuracy ?? 0))
+    .slice(0, top)
+    .map((c) => ({ from: c.name, network: { ...c.network, name: c.name } }));
+  return { selectedBy: 'validation accuracy of the search candidates', chosen };
+}
+
+function readMeta(dir: string): z.infer<typeof CheckpointMetaSchema> {
+  const file = path.join(dir, CHECKPOINT_FILES.meta);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new RunStoreError(file, `cannot read the checkpoint meta (${(err as Error).message})`, { cause: err });
+  }
+  const r = CheckpointMetaSchema.safeParse(raw);
+  if (!r.success) throw new RunStoreError(file, `not a trained network's meta: ${r.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  return r.data;
+}
+
+const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
+
+function networkReadme(n: ExportedNetwork, searchId: string): string {
+  return `# ${n.name} — search ${searchId}
+
+Rank ${n.rank} by ${n.metric} accuracy. Grown by EAS from the search's start network; comes from candidate ${n.from}.
+
+- Architecture (paper notation): \`${n.notation}\`
+- Parameters: ${n.params}
+- ${n.metric === 'test' ? 'Test' : 'Validation'} accuracy: ${pct(n.accuracy)} (${n.accuracy}) on ${n.evaluation.images} images of the ${n.evaluation.split} split of '${n.evaluation.dataset.name}' (${n.evaluation.mode} mode; the data configuration is in accuracy.json)
+- Trained for ${n.epochs} epochs on ${n.backend}
+
+Files:
+- \`model.json\`, \`weights.bin\`: TensorFlow.js Layers model (float32). Load with \`tf.loadLayersModel\` (e.g. \`tf.loadLayersModel('file://…/model.json')\` with tfjs-node, or an IOHandler over these two files). The model takes images [n, height, width, channels], normalised as src/data does, and outputs **logits** (apply softmax for probabilities).
+- \`arch.json\`: the architecture in eas's schema; \`notation.txt\`: the same in the paper's notation.
+- \`history.json\`: training curve per epoch (loss, train accuracy, evaluation accuracy, learning rate, seconds).
+- \`accuracy.json\`: the accuracy and what it was measured on.
+`;
+}
+
+/** Export the best networks of a search atomically into `<root>/<id>/export` (or `out`). */
+export async function exportNetworks(opts: ExportOptions): Promise<ExportOutput> {
+  const top = opts.top ?? DEFAULT_TOP;
+  if (!Number.isInteger(top) || top < 1) throw new Error(`--top must be a positive integer (got ${opts.top})`);
+  const root = resolveStorageRoot(opts.runs);
+  const runDir = locateRun(root, opts.searchId);
+  const view = loadRunView(runDir, opts.searchId);
+  const { selectedBy, chosen } = selectNetworks(view, top);
+  if (chosen.length === 0) throw new RunStoreError(runDir, `search '${opts.searchId}' has no evaluated network to export yet`);
+
+  const out = path.resolve(opts.out ?? path.join(runDir, 'export'));
+  const networks: ExportedNetwork[] = [];
+  const exportedAt = new Date().toISOString();
+  await replaceDirAtomic(out, EXPORT_MARKER, (tmp) => {
+    chosen.forEach((c, i) => {
+      const src = resolveNetworkDir(view, c.network.dir);
+      const { arch } = loadNetwork(src); // validates model.json, weights.bin and arch.json together
+      const meta = readMeta(src);
+      const tr = meta.trainResult;
+      const metric = tr.mode === 'final' ? 'test' : 'validation';
+      const accuracy = tr.mode === 'final' ? tr.testAcc : tr.valAcc;
+      if (accuracy === undefined) throw new RunStoreError(path.join(src, CHECKPOINT_FILES.meta), `trainResult has no ${metric} accuracy`);
+      if (c.network.accuracy !== null && c.network.accuracy !== accuracy) {
+        throw new RunStoreError(path.join(src, CHECKPOINT_FILES.meta), `${metric} accuracy ${accuracy} differs from the ${c.network.accuracy} recorded for ${c.network.name} in the run store`);
+      }
+      const rank = i + 1;
+      const dirName = `${rank}-${c.network.name}`;
+      const dest = path.join(tmp, dirName);
+      fs.mkdirSync(dest);
+      fs.copyFileSync(path.join(src, CHECKPOINT_FILES.model), path.join(dest, 'model.json'));
+      fs.copyFileSync(path.join(src, CHECKPOINT_FILES.weights), path.join(dest, 'weights.bin'));
+      fs.writeFileSync(path.join(dest, 'arch.json'), JSON.stringify(arch, null, 2) + '\n');
+      fs.writeFileSync(path.join(dest, 'notation.txt'), toNotation(arch) + '\n');
+      fs.writeFileSync(path.join(dest, 'history.json'), JSON.stringify({ mode: tr.mode, epochs: tr.epochs, history: tr.history, recipe: meta.recipe ?? null }, null, 2) + '\n');
+      const record: ExportedNetwork = ExportedNetworkSchema.parse({
+        rank,
+        name: c.network.name,
+        from: c.from,
+        dir: dirName,
+        notation: toNotation(arch),
+        key: canonicalKey(arch),
+        params: paramCount(arch),
+        metric,
+        accuracy,
+        evaluation: { mode: tr.mode, split: metric, images: tr.evalImages, dataset: meta.dataset },
+        epochs: tr.epochs,
+        backend: tr.backend,
+        source: src,
+      });
+      fs.writeFileSync(path.join(dest, 'accuracy.json'), JSON.stringify(record, null, 2) + '\n');
+      fs.writeFileSync(path.join(dest, 'README.md'), networkReadme(record, view.searchId));
+      networks.push(record);
+    });
+    const manifest: ExportManifest = { searchId: view.searchId, complete: view.complete, selectedBy, networks, exportedAt };
+    fs.writeFileSync(path.join(tmp, EXPORT_MARKER), JSON.stringify(manifest, null, 2) + '\n');
+    const rows = networks.map((n) => `| ${n.rank} | [${n.name}](${n.dir}/) | ${n.from} | \`${n.notation}\` | ${n.params} | ${n.metric} ${pct(n.accuracy)} |`);
+    fs.writeFileSync(
+      path.join(tmp, 'README.md'),
+      `# Exported networks of search ${view.searchId}\n\n${view.complete ? '' : 'The search is still in progress.\n\n'}Selected by ${selectedBy}, best first.\n\n| rank | network | from | architecture | params | accuracy |\n|---|---|---|---|---|---|\n${rows.join('\n')}\n`,
+    );
+  });
+  return { dir: out, manifest: { searchId: view.searchId, complete: view.complete, selectedBy, networks, exportedAt } };
+}

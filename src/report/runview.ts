@@ -1,0 +1,299 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { type CandidateRecord, CandidateRecordSchema, type NetworkRef, NetworkRefSchema } from '../activities/contract';
+import { ActionSchema, ArchSchema, canonicalKey, paramCount, toNotation } from '../arch';
+import { type SearchConfig, SearchConfigSchema } from '../config/search-config';
+import { readSearchResult } from '../store/result';
+import { storageRoot } from '../store/root';
+import { RunLayout, candidateName, jobPaths } from '../store/layout';
+
+/**
+ * A read-only view of one search's run store, for the report and the export. Built from result.json when the search
+ * has finished; otherwise from what exists so far: config.json, the start network's outcome, the stage summaries of
+ * finished stages, and the samples and candidate outcomes of the stage in progress.
+ */
+
+export interface PendingCandidate {
+  name: string;
+  stage: number;
+  episode: number;
+  index: number;
+  parent: string;
+  actions: CandidateRecord['actions'];
+  notation: string;
+  params: number;
+}
+
+export interface StageView {
+  /** 0-based, as in the candidate records. */
+  stage: number;
+  start: NetworkRef | null;
+  /** The stage summary was written (the stage finished). */
+  recorded: boolean;
+  /** Networks the configuration allows this stage (null without config). */
+  budget: number | null;
+}
+
+export interface FinalView {
+  from: string;
+  network: NetworkRef;
+}
+
+export interface RunView {
+  searchId: string;
+  runDir: string;
+  /** result.json exists: the search finished (or was stopped and finalised). */
+  complete: boolean;
+  stopped: boolean;
+  controller: 'rl' | 'random' | null;
+  dataset: string | null;
+  config: SearchConfig | null;
+  start: NetworkRef | null;
+  stages: StageView[];
+  /** Every evaluated candidate, in sampling order. */
+  candidates: CandidateRecord[];
+  /** Sampled but not evaluated yet (in-progress runs only). */
+  pending: PendingCandidate[];
+  final: FinalView[];
+  best: NetworkRef | null;
+  bestFinal: NetworkRef | null;
+}
+
+export class RunStoreError extends Error {
+  constructor(
+    readonly file: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${file}: ${detail}`, options);
+    this.name = 'RunStoreError';
+  }
+}
+
+/** The storage root: an explicit --runs wins, then EAS_STORAGE_ROOT, then "runs". */
+export function resolveStorageRoot(runs?: string): string {
+  return runs !== undefined ? path.resolve(runs) : storageRoot('runs');
+}
+
+/** `<root>/<id>`, checked to exist and look like a run store. */
+export function locateRun(root: string, searchId: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(searchId)) throw new Error(`search id '${searchId}' is not a valid search name`);
+  const dir = path.join(root, searchId);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new RunStoreError(dir, `no run store for search '${searchId}' under storage root ${root} (set --runs or EAS_STORAGE_ROOT)`);
+  const layout = new RunLayout(dir);
+  if (!fs.existsSync(layout.result()) && !fs.existsSync(layout.config()) && !fs.existsSync(layout.start())) {
+    throw new RunStoreError(dir, 'is not a run store (no result.json, config.json or start/)');
+  }
+  return dir;
+}
+
+function readJson<T>(file: string, schema: z.ZodType<T>, what: string): T {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new RunStoreError(file, `cannot read the ${what} (${(err as Error).message})`, { cause: err });
+  }
+  const r = schema.safeParse(raw);
+  if (!r.success) throw new RunStoreError(file, `not a valid ${what}: ${r.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  return r.data;
+}
+
+const StageSummarySchema = z.object({ stage: z.number().int(), start: NetworkRefSchema, candidates: z.array(CandidateRecordSchema) });
+const OutcomeSchema = z.object({ network: NetworkRefSchema, diverged: z.boolean() }).passthrough();
+const SamplesSchema = z.object({ samples: z.array(z.object({ actions: z.array(ActionSchema), arch: ArchSchema }).passthrough()) }).passthrough();
+const TransformMetaSchema = z.object({ maxAbsDiff: z.number().optional() }).passthrough();
+
+function readOutcome(jobDir: string): z.infer<typeof OutcomeSchema> | undefined {
+  const file = path.join(jobDir, 'outcome.json');
+  return fs.existsSync(file) ? readJson(file, OutcomeSchema, 'training outcome') : undefined;
+}
+
+const numbered = (dir: string, prefix: string): number[] =>
+  fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .map((f) => new RegExp(`^${prefix}-(\\d+)$`).exec(f))
+        .filter((m): m is RegExpExecArray => m !== null)
+        .map((m) => Number(m[1]))
+        .sort((a, b) => a - b)
+    : [];
+
+/** The stage's best network as the workflow picks it: highest accuracy, first on ties, never cached or diverged. */
+export function bestOf(cands: readonly CandidateRecord[]): CandidateRecord | undefined {
+  let best: CandidateRecord | undefined;
+  for (const c of cands) {
+    if (c.cachedFrom || c.diverged || c.network.accuracy === null) continue;
+    if (!best || c.network.accuracy > (best.network.accuracy ?? -1)) best = c;
+  }
+  return best;
+}
+
+function bestNetwork(cands: readonly CandidateRecord[]): NetworkRef | null {
+  return (
+    cands
+      .filter((c) => !c.diverged && c.network.accuracy !== null)
+      .sort((a, b) => (b.network.accuracy ?? 0) - (a.network.accuracy ?? 0))[0]?.network ?? null
+  );
+}
+
+/** The start network of stage `stage` (0-based) of an unfinished run, from what the run store holds. */
+function stageStartInProgress(layout: RunLayout, stage: number, start: NetworkRef | null, previous: CandidateRecord[]): NetworkRef | null {
+  if (stage === 0) return start;
+  const best = readOutcome(layout.stageBest(stage - 1));
+  if (best) return { ...best.network, name: `s${stage}-best` };
+  // bestEpochs 0: the next stage starts from the previous stage's best candidate itself.
+  return bestOf(previous)?.network ?? null;
+}
+
+/** Records of one unfinished stage: trained candidates from their outcomes, reused ones from the samples' keys. */
+function stageInProgress(layout: RunLayout, stage: number, parent: string): { candidates: CandidateRecord[]; pending: PendingCandidate[] } {
+  const candidates: CandidateRecord[] = [];
+  const pending: PendingCandidate[] = [];
+  const byKey = new Map<string, CandidateRecord>();
+  for (const episode of numbered(layout.stage(stage), 'episode')) {
+    const samplesFile = layout.samples(stage, episode);
+    if (!fs.existsSync(samplesFile)) continue;
+    const { samples } = readJson(samplesFile, SamplesSchema, 'samples file');
+    const records: (CandidateRecord | undefined)[] = [];
+    samples.forEach((s, index) => {
+      const id = { stage, episode, index };
+      const name = candidateName(id);
+      const key = canonicalKey(s.arch);
+      const base = { name, stage, episode, index, parent, actions: s.actions };
+      const jobDir = layout.candidate(id);
+      const outcome = readOutcome(jobDir);
+      const earlier = byKey.get(key);
+      if (outcome) {
+        const metaFile = path.join(jobPaths(jobDir).init, 'meta.json');
+        const meta = fs.existsSync(metaFile) ? readJson(metaFile, TransformMetaSchema, 'transformed network meta') : {};
+        const rec: CandidateRecord = { ...base, network: outcome.network, diverged: outcome.diverged, cachedFrom: null, maxAbsDiff: meta.maxAbsDiff ?? null };
+        records.push(rec);
+        byKey.set(key, rec);
+      } else if (earlier && !fs.existsSync(jobDir)) {
+        records.push({ ...base, network: earlier.network, diverged: earlier.diverged, cachedFrom: earlier.name, maxAbsDiff: earlier.maxAbsDiff });
+      } else {
+        records.push(undefined);
+        pending.push({ ...base, notation: toNotation(s.arch), params: paramCount(s.arch) });
+      }
+    });
+    for (const r of records) if (r) candidates.push(r);
+  }
+  return { candidates, pending };
+}
+
+function finishedView(runDir: string): RunView {
+  const file = new RunLayout(runDir).result();
+  const r = readSearchResult(file);
+  const budgets = r.config.stages.map((s) => s.networks);
+  return {
+    searchId: r.searchId,
+    runDir,
+    complete: true,
+    stopped: r.stopped,
+    controller: r.controller,
+    dataset: r.dataset,
+    config: r.config,
+    start: r.start,
+    // result.json numbers its stages from 1; the candidate records from 0.
+    stages: r.stages.map((s) => ({ stage: s.stage - 1, start: s.start, recorded: true, budget: budgets[s.stage - 1] ?? null })),
+    candidates: r.candidates,
+    pending: [],
+    final: r.final,
+    best: r.best,
+    bestFinal: r.bestFinal,
+  };
+}
+
+function progressView(runDir: string, searchId: string): RunView {
+  const layout = new RunLayout(runDir);
+  const config = fs.existsSync(layout.config()) ? readJson(layout.config(), SearchConfigSchema, 'search configuration') : null;
+  const startOutcome = readOutcome(layout.start());
+  const start = startOutcome ? startOutcome.network : null;
+  const stages: StageView[] = [];
+  const candidates: CandidateRecord[] = [];
+  const pending: PendingCandidate[] = [];
+  const stageCount = Math.max(config?.stages.length ?? 0, numbered(runDir, 'stage').at(-1) ?? 0);
+  let previous: CandidateRecord[] = [];
+  for (let s = 0; s < stageCount; s++) {
+    const budget = config?.stages[s]?.networks ?? null;
+    const summaryFile = layout.stageSummary(s);
+    if (fs.existsSync(summaryFile)) {
+      const summary = readJson(summaryFile, StageSummarySchema, 'stage summary');
+      stages.push({ stage: s, start: summary.start, recorded: true, budget });
+      candidates.push(...summary.candidates);
+      previous = summary.candidates;
+      continue;
+    }
+    if (!fs.existsSync(layout.stage(s))) break;
+    const stageStart = stageStartInProgress(layout, s, start, previous);
+    const found = stageInProgress(layout, s, stageStart?.name ?? (s === 0 ? 'start' : `s${s}-best`));
+    stages.push({ stage: s, start: stageStart, recorded: false, budget });
+    candidates.push(...found.candidates);
+    pending.push(...found.pending);
+    previous = found.candidates;
+  }
+  const final: FinalView[] = [];
+  for (const rank of numbered(path.join(runDir, 'final'), 'top')) {
+    const outcome = readOutcome(layout.final(rank - 1));
+    const metaFile = path.join(layout.final(rank - 1), 'trained', 'meta.json');
+    if (!outcome || !fs.existsSync(metaFile)) continue;
+    const meta = readJson(metaFile, z.object({ startedFrom: z.string() }).passthrough(), 'checkpoint meta');
+    const from = candidates.find((c) => !c.cachedFrom && sameRunPath({ searchId }, c.network.dir, meta.startedFrom));
+    final.push({ from: from?.name ?? meta.startedFrom, network: { ...outcome.network, name: `top-${rank}` } });
+  }
+  return {
+    searchId,
+    runDir,
+    complete: false,
+    stopped: false,
+    controller: config?.controller.kind ?? null,
+    dataset: config?.dataset.name ?? null,
+    config,
+    start,
+    stages,
+    candidates,
+    pending,
+    final,
+    best: bestNetwork(candidates),
+    bestFinal: [...final].sort((a, b) => (b.network.accuracy ?? 0) - (a.network.accuracy ?? 0))[0]?.network ?? null,
+  };
+}
+
+export function samePath(a: string, b: string): boolean {
+  return path.resolve(a) === path.resolve(b);
+}
+
+/** The part of a recorded path below the search's folder ("stage-1/episode-000/candidate-01/trained"), if any. */
+function inRun(searchId: string, p: string): string | undefined {
+  const parts = p.split(/[\\/]/);
+  const at = parts.lastIndexOf(searchId);
+  return at >= 0 ? parts.slice(at + 1).join('/') : undefined;
+}
+
+/** Two recorded paths name the same file of this run store (also when the store was moved since). */
+export function sameRunPath(view: Pick<RunView, 'searchId'>, a: string, b: string): boolean {
+  if (samePath(a, b)) return true;
+  const ra = inRun(view.searchId, a);
+  return ra !== undefined && ra === inRun(view.searchId, b);
+}
+
+/** Load the view of `<root>/<id>`: from result.json when it exists, else from the files present so far. */
+export function loadRunView(runDir: string, searchId = path.basename(runDir)): RunView {
+  return fs.existsSync(new RunLayout(runDir).result()) ? finishedView(runDir) : progressView(runDir, searchId);
+}
+
+/**
+ * A network directory recorded in the run store, resolved on this host: as recorded when it exists, else the same
+ * path below `runDir` (the run store was moved or mounted elsewhere).
+ */
+export function resolveNetworkDir(view: Pick<RunView, 'runDir' | 'searchId'>, dir: string): string {
+  if (fs.existsSync(dir)) return dir;
+  const rel = inRun(view.searchId, dir);
+  if (rel !== undefined) {
+    const moved = path.join(view.runDir, rel);
+    if (fs.existsSync(moved)) return moved;
+  }
+  throw new RunStoreError(dir, `network checkpoint is missing (recorded in the run store of '${view.searchId}' at ${view.runDir})`);
+}
