@@ -40,7 +40,7 @@ test('killing `eas dev` mid-search and running it again resumes the same search 
   const cfgFile = path.join(root, 'search.yaml');
   fs.writeFileSync(cfgFile, YAML.stringify(tinySearchConfig(name, root)));
   const [port, uiPort] = [await freePort(), await freePort()];
-  const env = { ...process.env, TEMPORAL_ADDRESS: '' };
+  const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.TEMPORAL_ADDRESS;
   const args = ['dev', '--config', cfgFile, '--port', String(port), '--ui-port', String(uiPort), '--no-progress'];
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from '@temporalio/worker';
-import { WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startDevServer, tempDir } from '../helpers/temporal';
 import { policyCheckpoints, tinySearchConfig } from '../helpers/search';
@@ -11,7 +11,9 @@ import { createControlWorker } from '../../src/workers/control';
 import { createTrainWorker } from '../../src/workers/train';
 import { startOrAttachSearch } from '../../src/search/client';
 import { ConfigError } from '../../src/config/search-config';
-import { SEARCH_ATTRIBUTES, SEARCH_WORKFLOW_TYPE, progressQuery } from '../../src/workflows/definitions';
+import { SEARCH_ATTRIBUTES, SEARCH_WORKFLOW_TYPE, extendStageUpdate, pauseSignal, progressQuery, resumeSignal, stopSignal } from '../../src/workflows/definitions';
+import { readSearchResult } from '../../src/store/result';
+
 
 let env: TestWorkflowEnvironment;
 let root: string;
@@ -85,4 +87,46 @@ test('(e) a bad config fails before anything starts, naming every bad field', as
   });
   const history = await handle.fetchHistory();
   assert.equal(history.events?.filter((ev) => ev.activityTaskScheduledEventAttributes).length, 0);
+});
+
+test('pause holds the search at an episode boundary, extend grows a stage, resume goes on, stop finishes the episode then final-trains', async () => {
+  const name = `ctl-${Date.now()}`;
+  const cfg = tinySearchConfig(name, root, {
+    stages: [
+      { networks: 2, networksPerEpisode: 2, widerSteps: 1, deeperSteps: 1, epochs: 1, bestEpochs: 0 },
+      { networks: 2, networksPerEpisode: 2, widerSteps: 1, deeperSteps: 1, epochs: 1, bestEpochs: 0 },
+    ],
+  });
+  const { handle } = await startOrAttachSearch(env.client, cfg);
+  await handle.signal(pauseSignal);
+  await withWorkers(name, async () => {
+    let p = await handle.query(progressQuery);
+    assert.equal(p.paused, true);
+    // Paused before its first episode: the start network is prepared, no candidate is sampled.
+    await new Promise((r) => setTimeout(r, 3000));
+    p = await handle.query(progressQuery);
+    assert.equal(p.evaluatedTotal, 0);
+    assert.equal(fs.existsSync(path.join(root, name, 'stage-1')), false);
+    const budget = await handle.executeUpdate(extendStageUpdate, { args: [{ networks: 2, stage: 1 }] });
+    assert.equal(budget, 4);
+    await assert.rejects(
+      () => handle.executeUpdate(extendStageUpdate, { args: [{ networks: 0 }] }),
+      (e: unknown) => e instanceof WorkflowUpdateFailedError && /positive integer/.test(String(e.cause?.message)),
+    );
+    await handle.signal(resumeSignal);
+    let seenUpdate = false;
+    while (!seenUpdate) {
+      p = await handle.query(progressQuery);
+      seenUpdate = p.policyUpdates >= 1;
+      if (!seenUpdate) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(p.plannedTotal, 6);
+    await handle.signal(stopSignal);
+    const result = await handle.result();
+    const saved = readSearchResult(result.resultFile);
+    assert.equal(saved.stopped, true);
+    assert.ok(saved.candidates.length === 2 || saved.candidates.length === 4, `whole episodes only: ${saved.candidates.length}`);
+    assert.ok(saved.candidates.every((c) => c.stage === 0), 'stage 2 never started');
+    assert.equal(saved.final.length, 1);
+  });
 });
