@@ -5,11 +5,11 @@
  */
 import { installWasmKernels } from './kernels';
 import { installWasmGradients } from './gradients';
-import { configureWasmThreads } from './threads';
+import { configureWasmThreads, restoreThreadPatches } from './threads';
 
 export { installWasmKernels, WASM_KERNEL_NAMES, wasmKernelsInstalled } from './kernels';
 export { installWasmGradients, WASM_GRADIENT_NAMES } from './gradients';
-export { configureWasmThreads, wasmThreadsInfo, type WasmThreadsInfo } from './threads';
+export { configureWasmThreads, restoreThreadPatches, wasmThreadsInfo, type WasmThreadsInfo } from './threads';
 
 /** Before the wasm backend initialises: threads (only when more than one is asked for). */
 export async function wasmPreInit(opts: { threads?: number }): Promise<void> {
@@ -18,6 +18,7 @@ export async function wasmPreInit(opts: { threads?: number }): Promise<void> {
 
 /** After tf.setBackend('wasm') succeeded: register our kernels and gradients. */
 export function wasmPostInit(): void {
+  restoreThreadPatches();
   installWasmKernels();
   installWasmGradients();
 }

@@ -11,10 +11,13 @@
  * - BatchMatMul (replaced): the stock kernel only takes XNNPACK's fast path without transposes and with
  *   batch 1; we transpose explicitly (cheap for Dense-sized operands) and then call it.
  *
+ * - MaxPoolGrad, Sum/Mean over leading axes, Identity, same-dtype Cast: see heap-kernels.ts.
+ *
  * All kernels use the stock wasm kernels as building blocks and dispose their intermediates.
  */
 import * as tf from '@tensorflow/tfjs';
-import { dispose, conv2d, originalKernel, rememberOriginal, run, slice, transpose, type WasmBackend } from './ops';
+import { HEAP_KERNELS } from './heap-kernels';
+import { dispose, conv2d, input, originalKernel, rememberOriginal, run, slice, transpose, type WasmBackend } from './ops';
 
 type Info = tf.TensorInfo;
 type Pad4 = [[number, number], [number, number], [number, number], [number, number]];
@@ -162,18 +165,19 @@ const REPLACEMENTS: Replacement[] = [
   {
     kernelName: 'Conv2DBackpropFilter',
     kernelFunc: ({ inputs, backend, attrs }) =>
-      conv2DBackpropFilter(inputs.x, inputs.dy, attrs as unknown as Conv2DBackpropFilterAttrs, backend as WasmBackend),
+      conv2DBackpropFilter(input(inputs, 'x'), input(inputs, 'dy'), attrs as unknown as Conv2DBackpropFilterAttrs, backend as WasmBackend),
   },
   {
     kernelName: 'Conv2DBackpropInput',
     kernelFunc: ({ inputs, backend, attrs }) =>
-      conv2DBackpropInputFast(inputs.dy, inputs.filter, attrs as unknown as Conv2DBackpropInputAttrs, backend as WasmBackend) ??
+      conv2DBackpropInputFast(input(inputs, 'dy'), input(inputs, 'filter'), attrs as unknown as Conv2DBackpropInputAttrs, backend as WasmBackend) ??
       (originalKernel('Conv2DBackpropInput').kernelFunc({ inputs, backend, attrs }) as Info),
   },
   {
     kernelName: 'BatchMatMul',
-    kernelFunc: ({ inputs, backend, attrs }) => batchMatMulFast(inputs.a, inputs.b, attrs as unknown as BatchMatMulAttrs, backend as WasmBackend),
+    kernelFunc: ({ inputs, backend, attrs }) => batchMatMulFast(input(inputs, 'a'), input(inputs, 'b'), attrs as unknown as BatchMatMulAttrs, backend as WasmBackend),
   },
+  ...HEAP_KERNELS,
 ];
 
 /** Names of the kernels this module registers for 'wasm', in order. */

@@ -62,3 +62,10 @@ export function reshape(backend: WasmBackend, x: Info, shape: number[]): Info {
 export function dispose(backend: WasmBackend, ...infos: Info[]): void {
   for (const t of infos) backend.disposeData(t.dataId);
 }
+
+/** A kernel's named input, which must be present. */
+export function input(inputs: tf.NamedTensorInfoMap, name: string): Info {
+  const t = inputs[name];
+  if (!t) throw new Error(`kernel input "${name}" is missing`);
+  return t;
+}

@@ -1,0 +1,264 @@
+/**
+ * Replacement kernels and gradients for the wasm backend, each compared with the cpu backend on random
+ * inputs (odd sizes, stride 2, 'same'/'valid'/explicit padding).
+ */
+import { before, after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/backend';
+import { WASM_GRADIENT_NAMES, WASM_KERNEL_NAMES, wasmKernelsInstalled } from '../src/backend/wasm';
+import { Rng } from '../src/util/rng';
+import { assertNoLeak } from './helpers/tf';
+
+const rng = Rng.fromSeed(12345);
+
+function randn(shape: number[]): Float32Array {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = rng.float() * 2 - 1;
+  return out;
+}
+
+/** |a-b| ≤ atol + rtol·max|b| elementwise (rtol relative to the output's scale). */
+function assertClose(actual: Float32Array | number[], expected: Float32Array | number[], what: string, rtol = 1e-4): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  let scale = 0;
+  for (const v of expected) scale = Math.max(scale, Math.abs(v));
+  const tol = rtol * Math.max(scale, 1e-3) + 1e-6;
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < actual.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]);
+    if (!(d <= worst)) {
+      worst = d;
+      at = i;
+    }
+  }
+  assert.ok(worst <= tol, `${what}: max |diff| ${worst} at ${at} (got ${actual[at]}, want ${expected[at]}), tol ${tol}`);
+}
+
+type Inputs = Record<string, { shape: number[]; data: Float32Array }>;
+
+/** Run `fn` (with fresh tensors from `inputs`) on wasm and on cpu; return both results' data. */
+async function onBoth(inputs: Inputs, fn: (t: Record<string, tf.Tensor>) => tf.Tensor | tf.Tensor[]): Promise<[Float32Array[], Float32Array[]]> {
+  const results: Float32Array[][] = [];
+  for (const backend of ['wasm', 'cpu']) {
+    assert.ok(await tf.setBackend(backend));
+    const outs = tf.tidy(() => {
+      const ts: Record<string, tf.Tensor> = {};
+      for (const [k, v] of Object.entries(inputs)) ts[k] = tf.tensor(v.data, v.shape);
+      const o = fn(ts);
+      return Array.isArray(o) ? o : [o];
+    });
+    results.push(outs.map((o) => o.dataSync() as Float32Array));
+    tf.dispose(outs);
+  }
+  assert.ok(await tf.setBackend('wasm'));
+  return [results[0], results[1]];
+}
+
+function inputsOf(spec: Record<string, number[]>): Inputs {
+  const out: Inputs = {};
+  for (const [k, shape] of Object.entries(spec)) out[k] = { shape, data: randn(shape) };
+  return out;
+}
+
+type Pad = 'same' | 'valid' | tf.backend_util.ExplicitPadding;
+interface ConvCase {
+  x: [number, number, number, number];
+  f: [number, number, number, number];
+  stride: number;
+  pad: Pad;
+}
+
+const CONV_CASES: ConvCase[] = [
+  { x: [4, 8, 8, 3], f: [3, 3, 3, 5], stride: 1, pad: 'same' },
+  { x: [3, 7, 9, 2], f: [3, 3, 2, 4], stride: 1, pad: 'valid' },
+  { x: [2, 9, 7, 3], f: [3, 3, 3, 4], stride: 2, pad: 'same' },
+  { x: [2, 8, 8, 3], f: [3, 3, 3, 4], stride: 2, pad: 'same' },
+  { x: [2, 8, 10, 3], f: [3, 3, 3, 2], stride: 2, pad: 'valid' },
+  { x: [3, 9, 9, 4], f: [3, 3, 4, 3], stride: 2, pad: 'valid' },
+  { x: [2, 11, 6, 3], f: [5, 3, 3, 2], stride: 3, pad: 'same' },
+  { x: [5, 6, 6, 1], f: [1, 1, 1, 3], stride: 1, pad: 'same' },
+  { x: [1, 5, 5, 2], f: [5, 5, 2, 3], stride: 1, pad: 'same' },
+  { x: [2, 6, 7, 2], f: [2, 2, 2, 3], stride: 1, pad: 'same' },
+  { x: [2, 7, 6, 3], f: [3, 3, 3, 2], stride: 1, pad: [[0, 0], [2, 0], [1, 1], [0, 0]] },
+];
+
+function label(c: ConvCase): string {
+  return `x=${c.x} f=${c.f} s=${c.stride} pad=${JSON.stringify(c.pad)}`;
+}
+
+function outShape(c: ConvCase): number[] {
+  const info = tf.backend_util.computeConv2DInfo(c.x, c.f, c.stride, 1, c.pad);
+  return info.outShape;
+}
+
+describe('wasm backend training kernels', () => {
+  before(async () => {
+    await initBackend({ backend: 'wasm', log: () => {} });
+  });
+  after(async () => {
+    await tf.setBackend('wasm');
+  });
+
+  it('installs its kernels for wasm only', () => {
+    assert.ok(wasmKernelsInstalled());
+    assert.ok(WASM_KERNEL_NAMES.includes('Conv2DBackpropFilter'));
+    for (const name of WASM_KERNEL_NAMES) assert.ok(tf.getKernel(name, 'wasm'), name);
+    assert.ok(WASM_GRADIENT_NAMES.includes('FusedBatchNorm'));
+  });
+
+  for (const c of CONV_CASES) {
+    it(`Conv2DBackpropFilter matches cpu: ${label(c)}`, async () => {
+      const ins = inputsOf({ x: c.x, dy: outShape(c) });
+      const [w, cpu] = await onBoth(ins, (t) => tf.engine().runKernel('Conv2DBackpropFilter', { x: t.x, dy: t.dy }, { strides: [c.stride, c.stride], pad: c.pad, dataFormat: 'NHWC', filterShape: c.f }) as tf.Tensor);
+      assertClose(w[0], cpu[0], `dW ${label(c)}`);
+    });
+
+    it(`Conv2DBackpropInput matches cpu: ${label(c)}`, async () => {
+      const ins = inputsOf({ dy: outShape(c), filter: c.f });
+      const [w, cpu] = await onBoth(ins, (t) => tf.engine().runKernel('Conv2DBackpropInput', { dy: t.dy, filter: t.filter }, { strides: [c.stride, c.stride], pad: c.pad, dataFormat: 'NHWC', inputShape: c.x }) as tf.Tensor);
+      assertClose(w[0], cpu[0], `dx ${label(c)}`);
+    });
+  }
+
+  it('conv2d gradients through tf.grads match cpu (stride 1 and 2)', async () => {
+    for (const [stride, pad] of [[1, 'same'], [2, 'same'], [2, 'valid'], [1, 'valid']] as const) {
+      const x: [number, number, number, number] = [3, 9, 7, 3];
+      const f: [number, number, number, number] = [3, 3, 3, 4];
+      const o = outShape({ x, f, stride, pad });
+      const ins = inputsOf({ x, f, w: o });
+      const [wa, cpu] = await onBoth(ins, (t) => {
+        const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad), t.w)));
+        return g([t.x, t.f]);
+      });
+      assertClose(wa[0], cpu[0], `dx s=${stride} ${pad}`);
+      assertClose(wa[1], cpu[1], `dW s=${stride} ${pad}`);
+    }
+  });
+
+  it('BatchMatMul with transposes matches cpu', async () => {
+    const cases: Array<[number[], number[], boolean, boolean]> = [
+      [[7, 5], [5, 3], false, false],
+      [[5, 7], [5, 3], true, false],
+      [[7, 5], [3, 5], false, true],
+      [[5, 7], [3, 5], true, true],
+      [[1, 5, 7], [1, 3, 5], true, true],
+      [[2, 5, 7], [2, 5, 3], true, false],
+      [[2, 7, 5], [1, 3, 5], false, true],
+    ];
+    for (const [as, bs, ta, tb] of cases) {
+      const ins = inputsOf({ a: as, b: bs });
+      const [w, cpu] = await onBoth(ins, (t) => tf.matMul(t.a, t.b, ta, tb));
+      assertClose(w[0], cpu[0], `matMul ${as} ${bs} ${ta} ${tb}`);
+    }
+  });
+
+  it('dense gradients (matMul transposes) match cpu', async () => {
+    const ins = inputsOf({ x: [6, 13], k: [13, 9], w: [6, 9] });
+    const [w, cpu] = await onBoth(ins, (t) => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.matMul(a, b), t.w)))([t.x, t.k]));
+    assertClose(w[0], cpu[0], 'dense dx');
+    assertClose(w[1], cpu[1], 'dense dk');
+  });
+
+  it('batch-norm (training, as tf.layers computes it) gradients match cpu', async () => {
+    for (const shape of [[4, 5, 3, 6], [3, 7], [2, 3, 5, 1]]) {
+      const c = shape[shape.length - 1];
+      const ins = inputsOf({ x: shape, gamma: [c], beta: [c], w: shape });
+      const axes = [...Array(shape.length - 1).keys()];
+      const [w, cpu] = await onBoth(ins, (t) =>
+        tf.grads((x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => {
+          const { mean, variance } = tf.moments(x, axes);
+          const y = tf.batchNorm(x, mean, variance, beta, gamma, 1e-3);
+          return tf.sum(tf.mul(y, t.w));
+        })([t.x, t.gamma, t.beta]),
+      );
+      assertClose(w[0], cpu[0], `bn dx ${shape}`);
+      assertClose(w[1], cpu[1], `bn dgamma ${shape}`);
+      assertClose(w[2], cpu[2], `bn dbeta ${shape}`);
+    }
+  });
+
+  it('max-pool and avg-pool gradients match cpu (odd sizes, stride 2, valid/same)', async () => {
+    for (const [k, s, pad] of [[2, 2, 'same'], [3, 2, 'valid'], [3, 2, 'same'], [2, 1, 'same'], [4, 4, 'same']] as const) {
+      const ins = inputsOf({ x: [2, 7, 9, 3] });
+      const o = tf.backend_util.computePool2DInfo([2, 7, 9, 3], k, s, 1, pad).outShape;
+      ins.w = { shape: o, data: randn(o) };
+      const [w, cpu] = await onBoth(ins, (t) => [
+        tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(x as tf.Tensor4D, k, s, pad), t.w)))(t.x),
+        tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.avgPool(x as tf.Tensor4D, k, s, pad), t.w)))(t.x),
+      ]);
+      assertClose(w[0], cpu[0], `maxPool grad k=${k} s=${s} ${pad}`);
+      assertClose(w[1], cpu[1], `avgPool grad k=${k} s=${s} ${pad}`);
+    }
+  });
+
+  it('max-pool 2x2/2 gradient (specialised path) matches cpu, with ties, -Infinity and NaN', async () => {
+    const shape = [3, 6, 8, 5];
+    const ins = inputsOf({ x: shape, w: [3, 3, 4, 5] });
+    // ties (quantised values), an all -Infinity window and a NaN
+    for (let i = 0; i < ins.x.data.length; i++) ins.x.data[i] = Math.round(ins.x.data[i] * 2) / 2;
+    for (const i of [0, 5, 40, 45]) ins.x.data[i] = -Infinity;
+    ins.x.data[11] = NaN;
+    const [w, cpu] = await onBoth(ins, (t) => tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid'), t.w)))(t.x));
+    assertClose(w[0], cpu[0], 'maxPool 2x2 grad');
+  });
+
+  it('max-pool gradient goes to the first maximum, padding excluded (all-negative border windows)', async () => {
+    const x = { shape: [1, 3, 3, 1], data: Float32Array.from([0.07, -1.05, -0.43, 2.33, -0.91, -0.5, -0.04, -0.93, -0.93]) };
+    const [w, cpu] = await onBoth({ x }, (t) => tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 2, 2, 'same')))(t.x));
+    assert.deepEqual(Array.from(cpu[0]), [0, 0, 1, 1, 0, 0, 1, 0, 1]);
+    assert.deepEqual(Array.from(w[0]), Array.from(cpu[0]));
+    // ties: the first in row-major order wins
+    const ties = { shape: [1, 2, 2, 2], data: Float32Array.from([1, 0, 1, 0, 1, 0, 1, 0]) };
+    const [wt, ct] = await onBoth({ x: ties }, (t) => tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid')))(t.x));
+    assert.deepEqual(Array.from(wt[0]), Array.from(ct[0]));
+  });
+
+  it('sum and mean (leading axes, other axes, keepDims, int32) match cpu', async () => {
+    const ins = inputsOf({ x: [3, 5, 4, 7] });
+    const cases: Array<[number | number[], boolean]> = [[[0, 1, 2], false], [[0, 1, 2], true], [0, false], [[0, 1], true], [[1, 2], false], [3, false], [[0, 3], true], [-1, true]];
+    for (const [axis, keepDims] of cases) {
+      const [w, cpu] = await onBoth(ins, (t) => [tf.sum(t.x, axis, keepDims), tf.mean(t.x, axis, keepDims)]);
+      assertClose(w[0], cpu[0], `sum ${axis} ${keepDims}`);
+      assertClose(w[1], cpu[1], `mean ${axis} ${keepDims}`);
+    }
+    const ints = tf.tensor2d([[1, 2], [3, 4], [5, 7]], [3, 2], 'int32');
+    assert.deepEqual(Array.from(tf.sum(ints, 0).dataSync()), [9, 13]);
+    assert.equal(tf.sum(ints, 0).dtype, 'int32');
+    ints.dispose();
+  });
+
+  it('identity and same-dtype cast share data and keep values after the source is disposed', () => {
+    const x = tf.tensor1d([1.5, -2, 3]);
+    const y = tf.clone(x);
+    const z = tf.cast(x, 'float32');
+    const i = tf.cast(x, 'int32');
+    x.dispose();
+    assert.deepEqual(Array.from(y.dataSync()), [1.5, -2, 3]);
+    assert.deepEqual(Array.from(z.dataSync()), [1.5, -2, 3]);
+    assert.deepEqual(Array.from(i.dataSync()), [1, -2, 3]);
+    assert.equal(i.dtype, 'int32');
+    tf.dispose([y, z, i]);
+  });
+
+  it('kernels leave no tensors behind', async () => {
+    const x = tf.tensor(randn([2, 9, 7, 3]), [2, 9, 7, 3]) as tf.Tensor4D;
+    const f = tf.tensor(randn([3, 3, 3, 4]), [3, 3, 3, 4]) as tf.Tensor4D;
+    await assertNoLeak(() => {
+      const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'valid')))([x, f]);
+      tf.dispose([dx, df]);
+    });
+    // intermediates inside our kernels are backend data, invisible to tf.memory(): count the backend's ids
+    const ids = () => tf.backend().numDataIds();
+    const idsBefore = ids();
+    tf.dispose(tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same')))([x, f]));
+    tf.dispose(tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'valid')))([x, f]));
+    const [a, b] = [tf.ones([5, 3]), tf.ones([4, 5])];
+    tf.dispose(tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.matMul(p, q, true, true)))([a, b]));
+    tf.dispose([a, b]);
+    assert.equal(ids(), idsBefore);
+    tf.dispose([x, f]);
+  });
+});
