@@ -1,7 +1,7 @@
 import { SingleBar } from 'cli-progress';
 import type { SearchProgress } from '../workflows/definitions';
 
-const pct = (a: number | null | undefined): string => (a == null ? '–' : `${(a * 100).toFixed(2)}%`);
+export const pct = (a: number | null | undefined): string => (a == null ? '–' : `${(a * 100).toFixed(2)}%`);
 
 export function describeProgress(p: SearchProgress): string {
   const state = p.paused ? ' [paused]' : p.stopping ? ' [stopping]' : '';

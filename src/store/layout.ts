@@ -29,9 +29,6 @@ export class RunLayout {
   policy(updates: number): string {
     return join(this.dir, 'policy', `policy-${pad(updates, 4)}.json`);
   }
-  policyDir(): string {
-    return join(this.dir, 'policy');
-  }
   stage(stage: number): string {
     return join(this.dir, `stage-${stage + 1}`);
   }

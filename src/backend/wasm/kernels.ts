@@ -22,11 +22,15 @@ import { dispose, conv2d, input, originalKernel, rememberOriginal, run, slice, t
 type Info = tf.TensorInfo;
 type Pad4 = [[number, number], [number, number], [number, number], [number, number]];
 
-interface Conv2DBackpropFilterAttrs {
+/** Attributes both conv backprop kernels share. */
+interface ConvBackpropAttrs {
   strides: [number, number] | number;
   pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
   dataFormat: 'NHWC' | 'NCHW';
   dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+interface Conv2DBackpropFilterAttrs extends ConvBackpropAttrs {
   filterShape: [number, number, number, number];
 }
 
@@ -82,11 +86,7 @@ export function conv2DBackpropFilter(x: Info, dy: Info, attrs: Conv2DBackpropFil
   }
 }
 
-interface Conv2DBackpropInputAttrs {
-  strides: [number, number] | number;
-  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-  dataFormat: 'NHWC' | 'NCHW';
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+interface Conv2DBackpropInputAttrs extends ConvBackpropAttrs {
   inputShape: [number, number, number, number];
 }
 

@@ -96,10 +96,8 @@ async function dev(flags: DevFlags): Promise<number> {
     say(`results: ${runDir}`);
 
     // Poll rather than long-poll the result: nothing may be in flight on the connection when Ctrl-C closes it.
-    let status = 'RUNNING';
     while (!interrupted) {
-      status = (await handle.describe()).status.name;
-      if (status !== 'RUNNING') break;
+      if ((await handle.describe()).status.name !== 'RUNNING') break;
       if (flags.progress) {
         const p = await handle.query(progressQuery).catch(() => undefined);
         if (p) view.update(p);

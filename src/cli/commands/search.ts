@@ -10,7 +10,7 @@ import { RunLayout } from '../../store/layout';
 import { readSearchResult } from '../../store/result';
 import { extendStageUpdate, pauseSignal, progressQuery, resumeSignal, stopSignal } from '../../workflows/definitions';
 import { type ConnectionFlags, addConnectionFlags, withClient } from '../client';
-import { describeProgress } from '../progress';
+import { describeProgress, pct } from '../progress';
 
 const notFound = (id: string, err: unknown): never => {
   if (err instanceof WorkflowNotFoundError) throw new Error(`no search "${id}" on this Temporal server (list them with \`temporal workflow list --query 'WorkflowType="searchWorkflow"'\`)`);
@@ -90,7 +90,6 @@ export function register(program: Command): void {
 }
 
 export function printResult(r: ReturnType<typeof readSearchResult>, file: string): string {
-  const pct = (a: number | null | undefined) => (a == null ? '–' : `${(a * 100).toFixed(2)}%`);
   const lines = [
     `search ${r.searchId} (${r.dataset}, controller ${r.controller}${r.stopped ? ', stopped early' : ''}): ${r.candidates.length} networks sampled, ${r.policyUpdates} policy updates`,
     `start:  ${pct(r.start.accuracy)} val  ${r.start.notation}`,
