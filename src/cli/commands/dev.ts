@@ -113,7 +113,7 @@ async function dev(flags: DevFlags): Promise<number> {
     for (const w of workers) w.shutdown();
     await Promise.allSettled(running);
     console.log(printResult(readSearchResult(summary.resultFile), summary.resultFile));
-    console.log(`report: eas report ${config.name} --runs ${config.storage.root}`);
+    console.log(`report: eas report ${config.name} --runs ${storageRoot(config.storage.root)}`);
     return 0;
   } finally {
     view.stop();
