@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { SearchSpaceSchema } from '../arch/space';
 import { ControllerConfigSchema } from '../controller/config';
-import { TrainingRecipeSchema } from '../train/recipe';
+import { TrainingConfigSchema } from '../train/recipe';
+import { DEFAULT_TRANSFORM_OPTIONS, TransformOptionsSchema } from '../transform/options';
 import { SyntheticSpecSchema } from '../data/synthetic';
 
 export const DatasetConfigSchema = z
@@ -72,7 +73,10 @@ export const SearchConfigSchema = z
         { networks: 150, networksPerEpisode: 10, widerSteps: 4, deeperSteps: 5, epochs: 20, bestEpochs: 100 },
       ]),
     final: FinalSchema.default({ topK: 5, epochs: 300 }),
-    training: TrainingRecipeSchema.default(TrainingRecipeSchema.parse({})),
+    /** The shared training recipe and its per-phase overrides (start, candidates, stageBest, final). */
+    training: TrainingConfigSchema.default(TrainingConfigSchema.parse({})),
+    /** Symmetry breaking of the search's Net2Wider / Net2Deeper (default on). */
+    transform: TransformOptionsSchema.default(DEFAULT_TRANSFORM_OPTIONS),
     /** tfjs backend for training: auto | tfjs-node-gpu | tfjs-node | wasm | cpu. */
     backend: z.string().default('auto'),
     seed: z.number().int().default(1),

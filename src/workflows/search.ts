@@ -8,6 +8,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { recipeFor } from '../train/recipe';
 import type { ActivityOptions, Duration } from '@temporalio/common';
 import type * as controlActivities from '../activities/control';
 import type * as trainActivities from '../activities/train';
@@ -175,7 +176,7 @@ export async function searchWorkflow(input: SearchConfigInput, carried?: Carried
         dataSeed,
         mode: 'search',
         epochs: prep.startEpochs,
-        recipe: config.training,
+        recipe: recipeFor(config.training, 'start'),
         seed: deriveSeed(config.seed, 'train', 'start'),
         backend: config.backend,
       });
@@ -259,7 +260,7 @@ export async function searchWorkflow(input: SearchConfigInput, carried?: Carried
             dataSeed,
             mode: 'search',
             epochs: stageCfg.epochs,
-            recipe: config.training,
+            recipe: recipeFor(config.training, 'candidates'),
             seed: deriveSeed(config.seed, 'train', name),
             backend: config.backend,
           });
@@ -308,7 +309,7 @@ export async function searchWorkflow(input: SearchConfigInput, carried?: Carried
         dataSeed,
         mode: 'search',
         epochs: stageCfg.bestEpochs,
-        recipe: config.training,
+        recipe: recipeFor(config.training, 'stageBest'),
         seed: deriveSeed(config.seed, 'train', 'stage-best', s.stage),
         backend: config.backend,
       });
@@ -346,7 +347,7 @@ export async function searchWorkflow(input: SearchConfigInput, carried?: Carried
         dataSeed,
         mode: 'final',
         epochs: config.final.epochs,
-        recipe: config.training,
+        recipe: recipeFor(config.training, 'final'),
         seed: deriveSeed(config.seed, 'final', rank),
         backend: config.backend,
       });
