@@ -3,7 +3,7 @@ import { type Action, ActionSchema, type Arch, type SearchSpace, validateArch } 
 import { DEFAULT_BN_EPSILON } from '../nn/model';
 import { type Weights, cloneWeights, validateWeights } from '../nn/weights';
 import type { Rng } from '../util/rng';
-import { net2deeper } from './deeper';
+import { type DeeperOptions, DeeperOptionsSchema, net2deeper } from './deeper';
 import { type WiderOptions, WiderOptionsSchema, net2wider } from './wider';
 
 export interface Network {
@@ -17,7 +17,12 @@ export interface ApplyOptions {
   rng: Rng;
   /** Real images [n, h, w, c] for Net2Deeper's BatchNorm statistics; required when any action is 'deeper'. Not disposed. */
   batch?: tf.Tensor;
+  /**
+   * Symmetry breaking. Omitted = the paper's exact Eq. 1–3 (equal split, no noise); the search passes its config's
+   * `transform` (TransformOptions: random split, noise 1e-2 wider / 1e-3 deeper by default).
+   */
   wider?: WiderOptions;
+  deeper?: DeeperOptions;
   /** Must equal the ε of the models that will run the child (buildModel's bnEpsilon). */
   bnEpsilon?: number;
 }
@@ -46,6 +51,7 @@ export function applyActions(arch: Arch, weights: Weights, actions: readonly Act
   validateArch(arch, opts.space);
   validateWeights(arch, weights);
   const widerOpts = WiderOptionsSchema.parse(opts.wider ?? {});
+  const deeperOpts = DeeperOptionsSchema.parse(opts.deeper ?? {});
   let current = arch;
   const w = cloneWeights(weights);
   actions.forEach((raw, i) => {
@@ -56,7 +62,7 @@ export function applyActions(arch: Arch, weights: Weights, actions: readonly Act
       if (action.type === 'wider') {
         current = net2wider(current, w, action, opts.space, opts.rng, widerOpts);
       } else {
-        current = net2deeper(current, w, action, opts.space, opts.batch, opts.bnEpsilon ?? DEFAULT_BN_EPSILON);
+        current = net2deeper(current, w, action, opts.space, opts.batch, opts.bnEpsilon ?? DEFAULT_BN_EPSILON, deeperOpts, opts.rng);
       }
     } catch (err) {
       throw new TransformError(i, `${describeAction(action)} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });

@@ -2,19 +2,21 @@ import { z } from 'zod';
 import { type Arch, type SearchSpace, type WiderAction, applyActionToArch, isWeighted, widthOf } from '../arch';
 import { BN_PARAMS, CLASSIFIER_KERNEL, type WeightArray, type Weights, bnName, kernelName } from '../nn/weights';
 import type { Rng } from '../util/rng';
+import { arrayStd } from './deeper';
 
 /**
  * Net2Wider options.
  *
- * Defaults follow the paper's Eq. 1–3 exactly: replicas copy their source unit and the next layer divides the
- * replicated inputs' weights equally, so the child computes exactly the parent's function. That leaves a symmetry:
- * replicas have equal incoming weights and equal outgoing weights, so they receive equal gradients and stay equal
- * under SGD (only dropout or different BN batches can separate them). Two ways to break it:
+ * Without options Net2Wider follows the paper's Eq. 1–3 exactly: replicas copy their source unit and the next layer
+ * divides the replicated inputs' weights equally, so the child computes exactly the parent's function. That leaves a
+ * symmetry: replicas have equal incoming weights and equal outgoing weights, so they receive equal gradients and stay
+ * equal under SGD (only dropout can separate them): widening then adds no capacity. Two ways to break it (the search
+ * turns both on by default, see TransformOptions in ./options.ts):
  * - `split: 'random'` divides a replica group's outgoing weights by random positive fractions summing to 1 instead of
- *   1/|group|. Replicas carry identical values, so Σ p_z·w·x = w·x: still exactly function-preserving, and the
- *   replicas' gradients now differ (they scale with p_z).
- * - `noise` adds Gaussian noise to the new replicas' incoming weights (std = noise × the kernel's std), as Net2Net
- *   suggests. This changes the function slightly, which is why it is off by default.
+ *   1/|group|. Replicas carry identical values, so Σ p_z·w·x = w·x: still function-preserving (up to float rounding of
+ *   the fractions), and the replicas' gradients now differ (they scale with p_z).
+ * - `noise` adds Gaussian noise to the new replicas' incoming weights (std = noise × the kernel's std), as the authors'
+ *   code does (ratio 1e-2). This changes the function slightly, so the exact mode is split 'random' with noise 0.
  */
 export const WiderOptionsSchema = z
   .object({
@@ -75,17 +77,6 @@ export function splitFactors(g: Int32Array, oldWidth: number, split: 'equal' | '
   return out;
 }
 
-function std(data: Float32Array): number {
-  let s = 0;
-  let s2 = 0;
-  for (const v of data) {
-    s += v;
-    s2 += v * v;
-  }
-  const n = data.length || 1;
-  return Math.sqrt(Math.max(0, s2 / n - (s / n) ** 2));
-}
-
 /** Name of the kernel that consumes layer `index`'s output: the next conv/fc, or the classifier. */
 export function nextKernelName(arch: Arch, index: number): string {
   for (let i = index + 1; i < arch.layers.length; i++) {
@@ -113,7 +104,7 @@ function widenLayer(arch: Arch, weights: Weights, index: number, newWidth: numbe
   const kOuter = k.data.length / oldWidth;
   const kernel: WeightArray = { shape: [...k.shape.slice(0, -1), newWidth], data: remapMiddleAxis(k.data, kOuter, oldWidth, 1, g) };
   if (opts.noise) {
-    const sigma = opts.noise * std(k.data);
+    const sigma = opts.noise * arrayStd(k.data);
     for (let o = 0; o < kOuter; o++) for (let j = oldWidth; j < newWidth; j++) kernel.data[o * newWidth + j] += sigma * rng.normal();
   }
   weights[kName] = kernel;
