@@ -161,19 +161,32 @@ describe('controller', () => {
     assert.throws(() => cleanAccuracy(1.5, 3), /accuracy 3 is 1.5/);
   });
 
-  it('baseline: the reference convention weights the new batch by the decay before taking advantages', () => {
-    const ref = ControllerConfigSchema.parse({});
-    const r1 = baselineStep(null, [1, 3], ref);
+  it("baseline: the paper's EMA of previous rewards is the default; the released code's form is an option", () => {
+    const paper = ControllerConfigSchema.parse({});
+    assert.equal(paper.baselineUpdate, 'paper');
+    // First batch: no previous rewards, centred on its own mean; later batches use only the previous baseline.
+    const p1 = baselineStep(null, [1, 3], paper);
+    assert.deepEqual(p1.advantages, [-1, 1]);
+    assert.equal(p1.baseline, 2);
+    const p2 = baselineStep(p1.baseline, [4, 4], paper);
+    assert.deepEqual(p2.advantages, [2, 2], 'the current batch is not in its own baseline');
+    assert.ok(Math.abs(p2.baseline - (0.95 * 2 + 0.05 * 4)) < 1e-12);
+    const p3 = baselineStep(p2.baseline, [0, 0], paper);
+    assert.ok(Math.abs(p3.advantages[0] + p2.baseline) < 1e-12);
+
+    // han-cai/EAS arch_manager.py reward(): b += decay·(mean − b) before the advantages (b starts at 0).
+    const released = ControllerConfigSchema.parse({ baselineUpdate: 'released-code' });
+    const r1 = baselineStep(null, [1, 3], released);
     assert.ok(Math.abs(r1.baseline - 0.95 * 2) < 1e-12);
     assert.deepEqual(r1.advantages.map((x) => +x.toFixed(12)), [1 - 1.9, 3 - 1.9].map((x) => +x.toFixed(12)));
-    const r2 = baselineStep(1.9, [4, 4], ref);
+    const r2 = baselineStep(1.9, [4, 4], released);
     assert.ok(Math.abs(r2.baseline - (1.9 + 0.95 * (4 - 1.9))) < 1e-12);
-    const classic = ControllerConfigSchema.parse({ baselineUpdate: 'classic' });
-    const c1 = baselineStep(null, [1, 3], classic);
-    assert.deepEqual(c1.advantages, [-1, 1]);
-    const c2 = baselineStep(c1.baseline, [4, 4], classic);
-    assert.deepEqual(c2.advantages, [2, 2]);
-    assert.ok(Math.abs(c2.baseline - (0.95 * 2 + 0.05 * 4)) < 1e-12);
+    assert.ok(r2.advantages[0] < 2 - 1e-6, 'the released form mixes the current batch in, shrinking its advantage');
+
+    // The earlier names still parse (old configs and policy checkpoints) and mean the same.
+    assert.deepEqual(baselineStep(1.9, [4, 4], ControllerConfigSchema.parse({ baselineUpdate: 'reference' })), r2);
+    assert.deepEqual(baselineStep(p1.baseline, [4, 4], ControllerConfigSchema.parse({ baselineUpdate: 'classic' })), p2);
+    assert.throws(() => ControllerConfigSchema.parse({ baselineUpdate: 'median' }));
   });
 
   it('an update makes a rewarded network more likely and the others less, without leaking tensors', async () => {

@@ -15,11 +15,15 @@ export const ControllerConfigSchema = z
     entropyBonus: z.number().nonnegative().default(1e-5),
     baselineDecay: z.number().min(0).max(1).default(0.95),
     /**
-     * 'reference': b ← b + decay·(mean(R) − b) *before* the advantage R − b is taken, so the new batch has weight
-     * `decay` (what han-cai/EAS arch_manager.py `reward()` does, starting from b = 0).
-     * 'classic': A = R − b with the previous b, then b ← decay·b + (1 − decay)·mean(R); b starts at the first batch mean.
+     * How the EMA baseline b is updated (see reward.ts `baselineStep`):
+     * - 'paper' (default): the paper's "exponential moving average of previous rewards": A = R − b with b from the
+     *   previous batches only, then b ← decay·b + (1 − decay)·mean(R); the first batch, having no previous rewards, is
+     *   centred on its own mean.
+     * - 'released-code': what han-cai/EAS arch_manager.py `reward()` does: b ← b + decay·(mean(R) − b) *before*
+     *   A = R − b, so the current batch has weight `decay` in its own baseline (b starts at 0).
+     * 'classic' and 'reference' are the earlier names of 'paper' and 'released-code' (old configs and checkpoints).
      */
-    baselineUpdate: z.enum(['reference', 'classic']).default('reference'),
+    baselineUpdate: z.enum(['paper', 'released-code', 'classic', 'reference']).default('paper'),
     reward: z.enum(['tan', 'acc']).default('tan'),
     /** Accuracies are clipped to [0, accClip] before tan(acc·π/2): tan(0.99·π/2) ≈ 63.7 instead of ∞ at 1. */
     accClip: z.number().gt(0).lt(1).default(0.99),

@@ -20,15 +20,16 @@ export function rewardOf(acc: number, arch: Arch, config: ControllerConfig): num
 }
 
 /**
- * Exponential-moving-average baseline; returns the new baseline and the advantages. See ControllerConfig
- * `baselineUpdate`: the default 'reference' follows han-cai/EAS (arch_manager.py `reward()`):
- *   b ← b + decay·(mean(R) − b), then A = R − b   (b starts at 0; the new batch is weighted by decay = 0.95),
- * 'classic' is the usual A = R − b_prev, b ← decay·b_prev + (1 − decay)·mean(R), with b starting at the first batch mean.
+ * Exponential-moving-average baseline; returns the new baseline and the advantages (ControllerConfig `baselineUpdate`):
+ * - 'paper' (default, alias 'classic'): A = R − b_prev, then b ← decay·b_prev + (1 − decay)·mean(R); with no previous
+ *   rewards (prev null) b_prev is the first batch's mean.
+ * - 'released-code' (alias 'reference'), han-cai/EAS arch_manager.py `reward()`: b ← b + decay·(mean(R) − b), then
+ *   A = R − b (b starts at 0, so the new batch weighs decay = 0.95 in its own baseline).
  */
 export function baselineStep(prev: number | null, rewards: readonly number[], config: ControllerConfig): { baseline: number; advantages: number[] } {
   const mean = rewards.reduce((s, r) => s + r, 0) / rewards.length;
   const decay = config.baselineDecay;
-  if (config.baselineUpdate === 'reference') {
+  if (config.baselineUpdate === 'released-code' || config.baselineUpdate === 'reference') {
     const b = prev ?? 0;
     const baseline = b + decay * (mean - b);
     return { baseline, advantages: rewards.map((r) => r - baseline) };
