@@ -7,12 +7,14 @@ import { BN_PARAMS, CLASSIFIER_BIAS, CLASSIFIER_KERNEL, type Weights, WeightsErr
  * Defaults:
  * - bnEpsilon 1e-5: the paper's reference TensorFlow code (han-cai/EAS, tf_utils.batch_normalization) uses 1e-5.
  *   Net2Deeper sets gamma = √(var + ε), so transformations must use the same ε as the model (DEFAULT_BN_EPSILON).
- * - bnMomentum 0.99: the TensorFlow/Keras default for the moving statistics (the reference code normalises with batch
- *   statistics even at test time, so it has no momentum to copy).
+ * - bnMomentum 0.9: the authors' `bn_decay` (han-cai/EAS start_nets/…/net.config and run_simple_convnet.py: 0.9,
+ *   passed as `decay` to tf.contrib.layers.batch_norm, which keeps moving statistics for inference, is_training false).
+ *   moving = 0.9·moving + 0.1·batch, so the statistics follow a network that changes under fine-tuning within ~10
+ *   steps, where the Keras default 0.99 needs ~100.
  * - no dropout: the paper uses dropout only on SVHN (0.2 after every conv except the first), so callers opt in.
  */
 export const DEFAULT_BN_EPSILON = 1e-5;
-export const DEFAULT_BN_MOMENTUM = 0.99;
+export const DEFAULT_BN_MOMENTUM = 0.9;
 
 export const ModelOptionsSchema = z
   .object({
