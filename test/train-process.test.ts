@@ -165,4 +165,20 @@ describe('trainer child process', () => {
     assert.equal(second.stdout.replace(/this call [\d.]+ s/, ''), first.stdout.replace(/this call [\d.]+ s/, ''));
     assert.doesNotMatch(second.stderr, /epoch 1\/1: loss/, 'the rerun must not train');
   });
+
+  test("eas train --dropout: dropout after every conv but the first (the paper's SVHN setting); bad rates are named", async () => {
+    const out = path.join(root, 'cli-dropout');
+    const base = ['bin/eas.js', 'train', '--net', 'C(8,3,1), P(2,2,MAX), C(8,3,1), P(4,4,MAX), FC(16), SM(10)', '--dataset', 'synthetic', '--epochs', '1', '--mode', 'search'];
+    const more = ['--limit-train', '320', '--limit-test', '100', '--batch-size', '32', '--backend', process.env.EAS_TEST_BACKEND ?? 'wasm'];
+    const run = (extra: string[]) => promisify(execFile)(process.execPath, [...base, ...more, ...extra], { cwd: path.join(__dirname, '..') });
+    const r = await run(['--dropout', '0.2', '--fc-dropout', '0.1', '--out', out]);
+    assert.match(r.stderr, /dropout conv 0\.2 \(not after the first\) fc 0\.1/);
+    const meta = JSON.parse(fs.readFileSync(path.join(out, 'network', 'meta.json'), 'utf8')) as { recipe: { dropout: unknown } };
+    assert.deepEqual(meta.recipe.dropout, { conv: 0.2, fc: 0.1, skipFirstConv: true });
+    const model = JSON.parse(fs.readFileSync(path.join(out, 'network', 'model.json'), 'utf8')) as { modelTopology: { model_config?: { config: { layers: { class_name: string; name: string; config: { rate?: number } }[] } }; config?: { layers: { class_name: string; name: string; config: { rate?: number } }[] } } };
+    const layers = (model.modelTopology.model_config ?? model.modelTopology).config!.layers;
+    const drops = layers.filter((l) => l.class_name === 'Dropout').map((l) => [l.name, l.config.rate]);
+    assert.deepEqual(drops, [['L2_dropout', 0.2], ['L4_dropout', 0.1]], 'no dropout after the first conv (L0)');
+    await assert.rejects(run(['--dropout', '1.5', '--out', path.join(root, 'cli-bad')]), (e: { stderr: string }) => /--dropout must be a rate in \[0, 1\), got "1\.5"/.test(e.stderr));
+  });
 });

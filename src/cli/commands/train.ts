@@ -28,6 +28,15 @@ function positiveNumber(name: string) {
   };
 }
 
+/** A dropout rate in [0, 1). */
+function dropoutRate(name: string) {
+  return (raw: string): number => {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError(`${name} must be a rate in [0, 1), got "${raw}"`);
+    return n;
+  };
+}
+
 interface TrainOptions {
   net: string;
   dataset: string;
@@ -44,6 +53,9 @@ interface TrainOptions {
   backend?: string;
   threads?: number;
   augment?: boolean;
+  dropout?: number;
+  fcDropout?: number;
+  firstConvDropout?: boolean;
   resume?: boolean;
   download?: boolean;
 }
@@ -85,6 +97,9 @@ export function register(program: Command): void {
     .option('--threads <n>', 'wasm threads', intArg('threads', 1))
     .option('--augment', 'random crop + flip (default: on for cifar10 only)')
     .option('--no-augment', 'no augmentation')
+    .option('--dropout <rate>', "dropout after every conv but the first (the paper's SVHN setting: 0.2)", dropoutRate('--dropout'))
+    .option('--fc-dropout <rate>', 'dropout after every fc layer', dropoutRate('--fc-dropout'))
+    .option('--first-conv-dropout', 'apply --dropout after the first conv too')
     .option('--resume', 'continue from the newest epoch checkpoint in <out>/work')
     .option('--download', 'download the dataset when it is missing')
     .action(async (opts: TrainOptions) => {
@@ -97,6 +112,7 @@ export function register(program: Command): void {
         ...(opts.batchSize ? { batchSize: opts.batchSize } : {}),
         ...(opts.lr ? { learningRate: opts.lr } : {}),
         augment: opts.augment ?? dataset.data === 'cifar10',
+        dropout: { conv: opts.dropout ?? 0, fc: opts.fcDropout ?? 0, skipFirstConv: !opts.firstConvDropout },
       });
       const evalLimitKey = opts.mode === 'search' ? 'val' : 'test';
       const limit = opts.limitTrain || opts.limitTest ? { train: opts.limitTrain, [evalLimitKey]: opts.limitTest } : undefined;
@@ -129,7 +145,8 @@ export function register(program: Command): void {
       );
       let barEpoch = 0;
       let epochStarted = performance.now();
-      console.error(`[eas] training ${network} on ${dataset.data} (${opts.mode}) for ${opts.epochs} epochs → ${runDir}`);
+      const drop = recipe.dropout.conv || recipe.dropout.fc ? `, dropout conv ${recipe.dropout.conv}${recipe.dropout.skipFirstConv ? ' (not after the first)' : ''} fc ${recipe.dropout.fc}` : '';
+      console.error(`[eas] training ${network} on ${dataset.data} (${opts.mode}) for ${opts.epochs} epochs${drop} → ${runDir}`);
       const started = performance.now();
       const result = await executeTrainJob(spec, {
         onProgress: (b) => {
