@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { findTemporalCli } from '../temporal/cli-path';
+import { ensureTemporalCli } from '../temporal/cli-path';
 import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
 
 export interface DevServer {
@@ -19,6 +19,10 @@ export interface DevServerOptions {
   port: number;
   uiPort: number;
   log: (msg: string) => void;
+  /** A progress line that replaces the previous one (the Temporal CLI build); defaults to log. */
+  progress?: (line: string, final: boolean) => void;
+  /** Abort (Ctrl-C) at any moment: whatever was started is stopped, and the promise rejects with the abort reason. */
+  signal?: AbortSignal;
 }
 
 function listening(port: number, host = '127.0.0.1'): Promise<boolean> {
@@ -40,7 +44,8 @@ const SA_TYPE: Record<string, string> = { KEYWORD: 'Keyword', INT: 'Int', DOUBLE
 
 /**
  * The embedded default: reuse a Temporal server already listening on the port, or start `temporal server start-dev` from
- * the Temporal CLI with its state in `dbFile` and the Web UI on. The server outlives nothing: stop() ends it.
+ * the Temporal CLI with its state in `dbFile` and the Web UI on. The server outlives nothing: stop() ends its process group, and so
+ * do an abort during start-up and the exit of eas.
  */
 export async function startOrReuseDevServer(opts: DevServerOptions): Promise<DevServer> {
   const address = `localhost:${opts.port}`;
@@ -49,7 +54,8 @@ export async function startOrReuseDevServer(opts: DevServerOptions): Promise<Dev
     opts.log(`reusing the Temporal server already listening on ${address}`);
     return { address, uiUrl: ui, reused: true, stop: async () => {} };
   }
-  const cli = findTemporalCli();
+  const cli = await ensureTemporalCli({ progress: opts.progress ?? ((line) => opts.log(line)), signal: opts.signal });
+  opts.signal?.throwIfAborted();
   fs.mkdirSync(path.dirname(opts.dbFile), { recursive: true });
   const args = ['server', 'start-dev', '--db-filename', opts.dbFile, '--port', String(opts.port), '--ui-port', String(opts.uiPort), '--log-level', 'warn'];
   for (const k of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${k.name}=${SA_TYPE[k.type]}`);
@@ -59,28 +65,44 @@ export async function startOrReuseDevServer(opts: DevServerOptions): Promise<Dev
   const child: ChildProcess = spawn(cli, args, { stdio: ['ignore', out, out], detached: true });
   fs.closeSync(out);
   let exited = false;
-  child.once('exit', () => (exited = true));
-  const deadline = Date.now() + 60_000;
-  while (!(await listening(opts.port))) {
-    if (exited) throw new Error(`temporal server start-dev exited early; see ${logFile}`);
-    if (Date.now() > deadline) {
-      child.kill('SIGTERM');
-      throw new Error(`temporal server start-dev did not listen on ${address} within 60 s; see ${logFile}`);
+  const gone = new Promise<void>((r) => child.once('exit', () => ((exited = true), r())));
+  // The whole group, whatever happens to eas: an abort, an error, or an exit that skips stop().
+  const killGroup = (signal: NodeJS.Signals) => {
+    if (exited) return;
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      // already gone
     }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  opts.log(`started the Temporal dev server on ${address} (state in ${opts.dbFile}, log ${logFile})`);
-  return {
-    address,
-    uiUrl: `http://localhost:${opts.uiPort}`,
-    reused: false,
-    stop: async () => {
-      if (exited) return;
-      const gone = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await gone;
-      clearTimeout(timer);
-    },
   };
+  const killNow = () => killGroup('SIGKILL');
+  process.on('exit', killNow);
+  const stop = async () => {
+    opts.signal?.removeEventListener('abort', onAbort);
+    killGroup('SIGTERM');
+    const timer = setTimeout(() => killGroup('SIGKILL'), 10_000);
+    await gone;
+    clearTimeout(timer);
+    process.off('exit', killNow);
+  };
+  let aborted: Promise<void> | undefined;
+  const onAbort = () => (aborted = stop());
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const deadline = Date.now() + 60_000;
+  try {
+    while (!(await listening(opts.port))) {
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      if (exited) throw new Error(`temporal server start-dev exited early; see ${logFile}`);
+      if (Date.now() > deadline) throw new Error(`temporal server start-dev did not listen on ${address} within 60 s; see ${logFile}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    opts.signal?.throwIfAborted();
+  } catch (err) {
+    await (aborted ?? stop());
+    throw err;
+  }
+  // From here on the caller stops it, after its workers have shut down (they need the server to do so in order).
+  opts.signal?.removeEventListener('abort', onAbort);
+  opts.log(`started the Temporal dev server on ${address} (state in ${opts.dbFile}, log ${logFile})`);
+  return { address, uiUrl: `http://localhost:${opts.uiPort}`, reused: false, stop: () => aborted ?? stop() };
 }

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
@@ -56,4 +57,22 @@ export async function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/** Live processes whose command line contains every one of `parts` (read from /proc, so nothing is missed by a pattern). */
+export function processesMatching(...parts: string[]): { pid: number; cmd: string }[] {
+  const out: { pid: number; cmd: string }[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    let cmd: string;
+    try {
+      cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' ');
+      // A zombie is already dead: it holds no port and no file.
+      if (/^\S+ \((?:.*)\) Z /.test(fs.readFileSync(`/proc/${d}/stat`, 'utf8'))) continue;
+    } catch {
+      continue;
+    }
+    if (parts.every((p) => cmd.includes(p))) out.push({ pid: Number(d), cmd });
+  }
+  return out;
 }

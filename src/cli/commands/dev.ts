@@ -1,14 +1,14 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { type Connection, WorkflowNotFoundError } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
+import { type Client, type Connection, WorkflowNotFoundError } from '@temporalio/client';
+import type { NativeConnection, Worker } from '@temporalio/worker';
 import { loadSearchConfig } from '../../config/load';
 import { startOrReuseDevServer, type DevServer } from '../../dev/server';
-import { startOrAttachSearch } from '../../search/client';
+import { checkSameConfig, startOrAttachSearch } from '../../search/client';
 import { RunLayout } from '../../store/layout';
 import { readSearchResult } from '../../store/result';
 import { runDirFor, storageRoot } from '../../store/root';
-import { connectClient, connectWorker, temporalTarget } from '../../temporal/connection';
+import { type TemporalTarget, connectClient, connectWorker, temporalTarget } from '../../temporal/connection';
 import { ensureSearchAttributes } from '../../temporal/search-attributes';
 import { installCompactLogging } from '../../temporal/logging';
 import { progressQuery } from '../../workflows/definitions';
@@ -42,86 +42,149 @@ export function register(program: Command): void {
     });
 }
 
+/** Thrown at the next step after Ctrl-C / SIGTERM: whatever started so far is stopped in the finally blocks. */
+class Interrupted extends Error {
+  constructor() {
+    super('interrupted');
+    this.name = 'Interrupted';
+  }
+}
+
+/** A progress line: rewritten in place on a terminal, one line now and then otherwise (logs, CI). */
+function progressLine(): (line: string, final: boolean) => void {
+  let last = 0;
+  return (line, final) => {
+    if (process.stderr.isTTY) {
+      process.stderr.write(`\r\x1b[2K[eas] ${line}${final ? '\n' : ''}`);
+    } else if (final || last === 0 || Date.now() - last >= 30_000) {
+      last = Date.now();
+      say(line);
+    }
+  };
+}
+
 async function dev(flags: DevFlags): Promise<number> {
   installCompactLogging('WARN');
   const config = loadSearchConfig(flags.config);
   const runDir = runDirFor(config.storage.root, config.name);
-  let server: DevServer | undefined;
-  let address: string | undefined;
-  let uiUrl: string | null = null;
-  if (process.env.TEMPORAL_ADDRESS) {
-    say(`using the Temporal server at TEMPORAL_ADDRESS=${process.env.TEMPORAL_ADDRESS}`);
-  } else {
-    server = await startOrReuseDevServer({
-      dbFile: path.join(storageRoot(config.storage.root), '.temporal', 'dev.db'),
-      port: Number(flags.port),
-      uiPort: Number(flags.uiPort),
-      log: say,
-    });
-    address = server.address;
-    uiUrl = server.uiUrl;
-  }
-  const target = temporalTarget({ address });
-  const { client, connection } = await connectClient(target);
-  const workerConnection = await connectWorker(target);
+  // Signals are ours from the first step on: whatever the moment, the dev server this command starts is stopped.
+  const stopping = new AbortController();
   const workers: Worker[] = [];
-  let interrupted = false;
+  let signals = 0;
   const onSignal = () => {
-    if (interrupted) return;
-    interrupted = true;
-    say('stopping: the workers finish or checkpoint what runs; the search stays where it is — run the same command again to resume');
+    signals++;
+    if (signals > 1) {
+      // A second Ctrl-C: no more waiting; the exit hook of the dev server still kills its process group.
+      say('stopping now');
+      process.exit(130);
+    }
+    say('stopping: the workers finish or checkpoint what runs; the search stays where it is — run the same command again to resume (Ctrl-C again to stop at once)');
+    stopping.abort(new Interrupted());
     for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+  };
+  const check = () => {
+    if (stopping.signal.aborted) throw new Interrupted();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const view = new ProgressView();
+  let server: DevServer | undefined;
   try {
-    await ensureSearchAttributes(connection as Connection, target.namespace);
-    const existing = await client.workflow
-      .getHandle(config.name)
-      .describe()
-      .catch((e) => (e instanceof WorkflowNotFoundError ? undefined : Promise.reject(e)));
-    const resultFile = new RunLayout(runDir).result();
-    if (existing?.status.name === 'COMPLETED') {
-      say(`search ${config.name} has already finished`);
-      console.log(printResult(readSearchResult(resultFile), resultFile));
-      return 0;
+    let address: string | undefined;
+    let uiUrl: string | null = null;
+    if (process.env.TEMPORAL_ADDRESS) {
+      say(`using the Temporal server at TEMPORAL_ADDRESS=${process.env.TEMPORAL_ADDRESS}`);
+    } else {
+      server = await startOrReuseDevServer({
+        dbFile: path.join(storageRoot(config.storage.root), '.temporal', 'dev.db'),
+        port: Number(flags.port),
+        uiPort: Number(flags.uiPort),
+        log: say,
+        progress: progressLine(),
+        signal: stopping.signal,
+      });
+      address = server.address;
+      uiUrl = server.uiUrl;
     }
-    workers.push(await createControlWorker({ connection: workerConnection, namespace: target.namespace, taskQueue: config.taskQueues.control, shutdownGraceTime: '5s' }));
-    workers.push(await createTrainWorker({ connection: workerConnection, namespace: target.namespace, taskQueue: config.taskQueues.train, devices: parseDevices(flags.devices), shutdownGraceTime: '5s' }));
-    const running = workers.map((w) => w.run());
-    const { handle, attached } = await startOrAttachSearch(client, config, flags.config);
-    say(attached ? `resuming search ${config.name} from its last completed step` : existing ? `restarting search ${config.name} (previous run ${existing.status.name}); finished steps are reused from ${runDir}` : `started search ${config.name}`);
-    if (uiUrl) say(`Web UI: ${uiUrl}/namespaces/${target.namespace}/workflows/${encodeURIComponent(config.name)}`);
-    say(`results: ${runDir}`);
-
-    // Poll rather than long-poll the result: nothing may be in flight on the connection when Ctrl-C closes it.
-    while (!interrupted) {
-      if ((await handle.describe()).status.name !== 'RUNNING') break;
-      if (flags.progress) {
-        const p = await handle.query(progressQuery).catch(() => undefined);
-        if (p) view.update(p);
+    check();
+    return await withConnections(temporalTarget({ address }), async (target, client, connection, workerConnection) => {
+      check();
+      await ensureSearchAttributes(connection, target.namespace);
+      await checkSameConfig(client, config, flags.config);
+      const existing = await client.workflow
+        .getHandle(config.name)
+        .describe()
+        .catch((e) => (e instanceof WorkflowNotFoundError ? undefined : Promise.reject(e)));
+      const resultFile = new RunLayout(runDir).result();
+      if (existing?.status.name === 'COMPLETED') {
+        say(`search ${config.name} has already finished`);
+        console.log(printResult(readSearchResult(resultFile), resultFile));
+        return 0;
       }
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-    view.stop();
-    if (interrupted) {
-      await Promise.allSettled(running);
-      return 130;
-    }
-    const summary = await handle.result();
-    for (const w of workers) w.shutdown();
-    await Promise.allSettled(running);
-    console.log(printResult(readSearchResult(summary.resultFile), summary.resultFile));
-    console.log(`report: eas report ${config.name} --runs ${storageRoot(config.storage.root)}`);
-    return 0;
+      const running: Promise<void>[] = [];
+      const view = new ProgressView();
+      try {
+        // Each worker runs as soon as it exists, so that a signal can shut it down (a worker that never ran cannot be).
+        for (const make of [
+          () => createControlWorker({ connection: workerConnection, namespace: target.namespace, taskQueue: config.taskQueues.control, shutdownGraceTime: '5s' }),
+          () => createTrainWorker({ connection: workerConnection, namespace: target.namespace, taskQueue: config.taskQueues.train, devices: parseDevices(flags.devices), shutdownGraceTime: '5s' }),
+        ]) {
+          check();
+          const w = await make();
+          workers.push(w);
+          running.push(w.run());
+        }
+        check();
+        const { handle, attached } = await startOrAttachSearch(client, config, flags.config);
+        say(attached ? `resuming search ${config.name} from its last completed step` : existing ? `restarting search ${config.name} (previous run ${existing.status.name}); finished steps are reused from ${runDir}` : `started search ${config.name}`);
+        if (uiUrl) say(`Web UI: ${uiUrl}/namespaces/${target.namespace}/workflows/${encodeURIComponent(config.name)}`);
+        say(`results: ${runDir}`);
+
+        // Poll rather than long-poll the result: nothing may be in flight on the connection when Ctrl-C closes it.
+        while (!stopping.signal.aborted) {
+          if ((await handle.describe()).status.name !== 'RUNNING') break;
+          if (flags.progress) {
+            const p = await handle.query(progressQuery).catch(() => undefined);
+            if (p) view.update(p);
+          }
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+        view.stop();
+        check();
+        const summary = await handle.result();
+        console.log(printResult(readSearchResult(summary.resultFile), summary.resultFile));
+        console.log(`report: eas report ${config.name} --runs ${storageRoot(config.storage.root)}`);
+        return 0;
+      } finally {
+        view.stop();
+        for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+        // The connections close after the workers stopped, and the server after both.
+        await Promise.allSettled(running);
+      }
+    });
+  } catch (err) {
+    if (err instanceof Interrupted || stopping.signal.aborted) return 130;
+    throw err;
   } finally {
-    view.stop();
+    // Still ours while the server stops: a signal now ends eas at once, and the exit hook kills the server's group.
+    await server?.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+  }
+}
+
+async function withConnections<T>(
+  target: TemporalTarget,
+  fn: (target: TemporalTarget, client: Client, connection: Connection, workerConnection: NativeConnection) => Promise<T>,
+): Promise<T> {
+  const { client, connection } = await connectClient(target);
+  try {
+    const workerConnection = await connectWorker(target);
+    try {
+      return await fn(target, client, connection, workerConnection);
+    } finally {
+      await workerConnection.close();
+    }
+  } finally {
     await connection.close();
-    await workerConnection.close();
-    await server?.stop();
   }
 }
