@@ -3,15 +3,19 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import type { NetworkRef } from '../activities/contract';
 import { canonicalKey, paramCount, toNotation } from '../arch';
+import * as tf from '@tensorflow/tfjs';
 import { CHECKPOINT_FILES, loadNetwork } from '../checkpoint';
+import { loadSplits } from '../data/protocol';
+import { buildInferenceModel } from '../nn/model';
 import { DatasetConfigSchema, TrainResultSchema } from '../train/job';
 import { replaceDirAtomic } from '../report/output';
 import { type RunView, RunStoreError, loadRunView, locateRun, resolveNetworkDir, resolveStorageRoot } from '../report/runview';
 
 /**
  * `eas export`: the best networks of a search as standalone TensorFlow.js Layers artifacts (model.json + weights.bin,
- * loadable with plain tf.loadLayersModel; the model outputs logits), each with its architecture, training curve,
- * accuracy and the data configuration that reproduces that accuracy.
+ * loadable with plain tf.loadLayersModel), each with its architecture, training curve, accuracy and the data
+ * configuration that reproduces that accuracy. The exported model carries its input preprocessing: raw 0–255 pixels
+ * in (float32 [n, h, w, c]), the dataset's normalisation as its first layer, logits out.
  */
 
 export const EXPORT_MARKER = 'export.json';
@@ -35,6 +39,8 @@ export const ExportedNetworkSchema = z.object({
   notation: z.string(),
   key: z.string(),
   params: z.number().int(),
+  /** What the model takes: raw pixels, normalised by its first layer with these per-channel mean/std (0–255 units). */
+  input: z.object({ pixels: z.literal('raw 0-255'), normalization: z.object({ mean: z.array(z.number()), std: z.array(z.number()) }) }),
   /** 'test' for final networks (trained on the full training set), 'validation' for search candidates. */
   metric: z.enum(['test', 'validation']),
   accuracy: z.number(),
@@ -60,7 +66,41 @@ export interface ExportOutput {
   manifest: ExportManifest;
 }
 
-const CheckpointMetaSchema = z.object({ trainResult: TrainResultSchema, dataset: DatasetConfigSchema }).passthrough();
+const NormalizationSchema = z.object({ mean: z.array(z.number()), std: z.array(z.number()) });
+const CheckpointMetaSchema = z.object({ trainResult: TrainResultSchema, dataset: DatasetConfigSchema, normalization: NormalizationSchema.optional() }).passthrough();
+type CheckpointMeta = z.infer<typeof CheckpointMetaSchema>;
+
+/**
+ * The normalisation the network was trained with: recorded in its meta by the train job, or (older checkpoints)
+ * recomputed from the recorded data configuration, exactly as training computed it.
+ */
+async function trainedNormalization(meta: CheckpointMeta): Promise<z.infer<typeof NormalizationSchema>> {
+  if (meta.normalization) return meta.normalization;
+  const d = meta.dataset;
+  const splits = await loadSplits({ dataset: d.name, dataDir: d.dataDir, mode: meta.trainResult.mode, seed: d.seed, validationSize: d.validationSize, limit: d.limit, download: d.download, synthetic: d.synthetic });
+  return splits.normalization;
+}
+
+/** Save a tfjs model as model.json + weights.bin in `dir` (the standard Layers format, one weights file). */
+async function saveLayersModel(model: tf.LayersModel, dir: string): Promise<void> {
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      const data = artifacts.weightData;
+      if (!(data instanceof ArrayBuffer)) throw new Error('export: expected the weights as one ArrayBuffer');
+      fs.writeFileSync(path.join(dir, 'weights.bin'), new Uint8Array(data));
+      const json = {
+        format: 'layers-model',
+        generatedBy: artifacts.generatedBy,
+        convertedBy: null,
+        modelTopology: artifacts.modelTopology,
+        weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }],
+        userDefinedMetadata: artifacts.userDefinedMetadata,
+      };
+      fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(json));
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+}
 
 interface Choice {
   from: string;
@@ -84,7 +124,7 @@ export function selectNetworks(view: RunView, top: number): { selectedBy: Export
   return { selectedBy: 'validation accuracy of the search candidates', chosen };
 }
 
-function readMeta(dir: string): z.infer<typeof CheckpointMetaSchema> {
+function readMeta(dir: string): CheckpointMeta {
   const file = path.join(dir, CHECKPOINT_FILES.meta);
   let raw: unknown;
   try {
@@ -110,7 +150,7 @@ Rank ${n.rank} by ${n.metric} accuracy. Grown by EAS from the search's start net
 - Trained for ${n.epochs} epochs on ${n.backend}
 
 Files:
-- \`model.json\`, \`weights.bin\`: TensorFlow.js Layers model (float32). Load with \`tf.loadLayersModel\` (e.g. \`tf.loadLayersModel('file://…/model.json')\` with tfjs-node, or an IOHandler over these two files). The model takes images [n, height, width, channels], normalised as src/data does, and outputs **logits** (apply softmax for probabilities).
+- \`model.json\`, \`weights.bin\`: TensorFlow.js Layers model (float32). Load with \`tf.loadLayersModel\` (e.g. \`tf.loadLayersModel('file://…/model.json')\` with tfjs-node, or an IOHandler over these two files). The model takes **raw pixels**: float32 [n, height, width, channels] with values 0–255 (its first layer, \`input_normalization\`, applies the dataset's per-channel normalisation, mean [${n.input.normalization.mean.map((v) => +v.toFixed(4)).join(', ')}], std [${n.input.normalization.std.map((v) => +v.toFixed(4)).join(', ')}]), and outputs **logits** (apply softmax for probabilities).
 - \`arch.json\`: the architecture in eas's schema; \`notation.txt\`: the same in the paper's notation.
 - \`history.json\`: training curve per epoch (loss, train accuracy, evaluation accuracy, learning rate, seconds).
 - \`accuracy.json\`: the accuracy and what it was measured on.
@@ -130,10 +170,10 @@ export async function exportNetworks(opts: ExportOptions): Promise<ExportOutput>
   const out = path.resolve(opts.out ?? path.join(runDir, 'export'));
   const networks: ExportedNetwork[] = [];
   const exportedAt = new Date().toISOString();
-  await replaceDirAtomic(out, EXPORT_MARKER, (tmp) => {
-    chosen.forEach((c, i) => {
+  await replaceDirAtomic(out, EXPORT_MARKER, async (tmp) => {
+    for (const [i, c] of chosen.entries()) {
       const src = resolveNetworkDir(view, c.network.dir);
-      const { arch } = loadNetwork(src); // validates model.json, weights.bin and arch.json together
+      const { arch, weights, modelOptions } = loadNetwork(src); // validates model.json, weights.bin and arch.json together
       const meta = readMeta(src);
       const tr = meta.trainResult;
       const metric = tr.mode === 'final' ? 'test' : 'validation';
@@ -142,12 +182,17 @@ export async function exportNetworks(opts: ExportOptions): Promise<ExportOutput>
       if (c.network.accuracy !== null && c.network.accuracy !== accuracy) {
         throw new RunStoreError(path.join(src, CHECKPOINT_FILES.meta), `${metric} accuracy ${accuracy} differs from the ${c.network.accuracy} recorded for ${c.network.name} in the run store`);
       }
+      const normalization = await trainedNormalization(meta);
       const rank = i + 1;
       const dirName = `${rank}-${c.network.name}`;
       const dest = path.join(tmp, dirName);
       fs.mkdirSync(dest);
-      fs.copyFileSync(path.join(src, CHECKPOINT_FILES.model), path.join(dest, 'model.json'));
-      fs.copyFileSync(path.join(src, CHECKPOINT_FILES.weights), path.join(dest, 'weights.bin'));
+      const model = buildInferenceModel(arch, weights, normalization, { bnEpsilon: modelOptions.bnEpsilon });
+      try {
+        await saveLayersModel(model, dest);
+      } finally {
+        model.dispose();
+      }
       fs.writeFileSync(path.join(dest, 'arch.json'), JSON.stringify(arch, null, 2) + '\n');
       fs.writeFileSync(path.join(dest, 'notation.txt'), toNotation(arch) + '\n');
       fs.writeFileSync(path.join(dest, 'history.json'), JSON.stringify({ mode: tr.mode, epochs: tr.epochs, history: tr.history, recipe: meta.recipe ?? null }, null, 2) + '\n');
@@ -159,6 +204,7 @@ export async function exportNetworks(opts: ExportOptions): Promise<ExportOutput>
         notation: toNotation(arch),
         key: canonicalKey(arch),
         params: paramCount(arch),
+        input: { pixels: 'raw 0-255', normalization: { mean: normalization.mean, std: normalization.std } },
         metric,
         accuracy,
         evaluation: { mode: tr.mode, split: metric, images: tr.evalImages, dataset: meta.dataset },
@@ -169,7 +215,7 @@ export async function exportNetworks(opts: ExportOptions): Promise<ExportOutput>
       fs.writeFileSync(path.join(dest, 'accuracy.json'), JSON.stringify(record, null, 2) + '\n');
       fs.writeFileSync(path.join(dest, 'README.md'), networkReadme(record, view.searchId));
       networks.push(record);
-    });
+    }
     const manifest: ExportManifest = { searchId: view.searchId, complete: view.complete, selectedBy, networks, exportedAt };
     fs.writeFileSync(path.join(tmp, EXPORT_MARKER), JSON.stringify(manifest, null, 2) + '\n');
     const rows = networks.map((n) => `| ${n.rank} | [${n.name}](${n.dir}/) | ${n.from} | \`${n.notation}\` | ${n.params} | ${n.metric} ${pct(n.accuracy)} |`);

@@ -207,7 +207,8 @@ export async function executeTrainJob(specInput: TrainJobSpecInput | TrainJobSpe
     backend: backend.name,
     seconds: outcome.history.reduce((s, h) => s + h.seconds, 0),
   };
-  const meta = { trainResult: TrainResultSchema.parse(result), startedFrom: spec.network, seed: spec.seed, dataset: spec.dataset, recipe: spec.recipe };
+  // The input normalisation the network was trained with, so an export can carry it (raw pixels in, logits out).
+  const meta = { trainResult: TrainResultSchema.parse(result), startedFrom: spec.network, seed: spec.seed, dataset: spec.dataset, recipe: spec.recipe, normalization: data.normalization };
   const publishedNow = await saveNetwork(spec.output, arch, outcome.weights, meta, { model: modelOptionsFor(spec.recipe) });
   // Another attempt may have published first; its result stands (same seed and inputs, same weights).
   return publishedNow ? result : readPublishedResult(spec.output)!;
