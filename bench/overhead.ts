@@ -1,8 +1,10 @@
 /**
  * Orchestration overhead of a search: a real Temporal dev server, the real control worker (sampling, transforms with
- * preservation checks, policy updates, results) and a training worker whose training is a no-op (it publishes the
- * transformed network as "trained" with a deterministic pseudo-accuracy). Prints the overhead per candidate and its share
- * of one real epoch of the Table-1 start net on Fashion-MNIST.
+ * preservation checks, policy updates, results, all in its control child processes) and a training worker whose
+ * training is a no-op (it publishes the transformed network as "trained" with a deterministic pseudo-accuracy). Prints
+ * the overhead per candidate, its share of one real epoch of the Table-1 start net on Fashion-MNIST (eas's own trainer
+ * on the fastest engine it finds here, `backend: auto`), and from the workflow's history the longest workflow task
+ * (WorkflowTaskStarted → Completed/TimedOut) and how many workflow tasks timed out.
  *
  *   npm run bench:overhead -- [--json] [--networks N] [--per-episode K] [--epoch-seconds S]
  */
@@ -17,9 +19,12 @@ import { findTemporalCli } from '../src/temporal/cli-path';
 import { createControlWorker } from '../src/workers/control';
 import { startOrAttachSearch } from '../src/search/client';
 import { SEARCH_ATTRIBUTES } from '../src/workflows/definitions';
+import type { Client } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { TrainNetworkInputSchema, type TrainNetworkInput, type TrainNetworkOutput } from '../src/activities/contract';
-import { networkRef } from '../src/activities/control';
 import { jobPaths } from '../src/store/layout';
+import { networkRef } from '../src/store/network-ref';
+import { inStore, storageRoot } from '../src/store/root';
 import { deriveSeed } from '../src/util/seed';
 import { runTrainJob } from '../src/train/process';
 import { TABLE1_START, parseNotation } from '../src/arch';
@@ -27,6 +32,8 @@ import { initWeights } from '../src/nn';
 import { saveNetwork } from '../src/checkpoint';
 import { Rng } from '../src/util/rng';
 import { initBackend } from '../src/backend';
+
+const EventType = temporal.api.enums.v1.EventType;
 
 const opts = new Command()
   .option('--json', 'one JSON object')
@@ -39,21 +46,68 @@ const opts = new Command()
 /** The no-op training: the untrained child is "trained"; its accuracy is a deterministic draw from its name. */
 async function trainNetwork(raw: TrainNetworkInput): Promise<TrainNetworkOutput> {
   const input = TrainNetworkInputSchema.parse(raw);
-  const trained = jobPaths(input.jobDir).trained;
-  if (!fs.existsSync(trained)) fs.cpSync(input.from, trained, { recursive: true });
+  const root = storageRoot(input.storageRoot);
+  const trained = inStore(root, jobPaths(input.jobDir).trained);
+  if (!fs.existsSync(trained)) fs.cpSync(inStore(root, input.from), trained, { recursive: true });
   const accuracy = 0.5 + 0.4 * (((deriveSeed(1, input.name) >>> 0) % 1000) / 1000);
-  return { network: networkRef(input.name, trained, accuracy), trainAccuracy: accuracy, loss: 1 - accuracy, epochs: input.epochs, diverged: false, resumedFromEpoch: 0 };
+  return { network: networkRef(root, input.name, trained, accuracy), trainAccuracy: accuracy, loss: 1 - accuracy, epochs: input.epochs, diverged: false, resumedFromEpoch: 0 };
 }
 
-async function referenceEpochSeconds(dir: string): Promise<number> {
-  await initBackend({ log: () => {} });
+const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined): number => (t ? Number(t.seconds ?? 0) * 1000 + (t.nanos ?? 0) / 1e6 : NaN);
+
+/**
+ * Workflow-task figures over every run of the search (continue-as-new chains runs; followed back from the latest one
+ * through WorkflowExecutionStarted.continuedExecutionRunId).
+ */
+async function workflowTaskStats(client: Client, workflowId: string): Promise<{ runs: number; workflowTasks: number; longestWorkflowTaskMs: number; timedOutWorkflowTasks: number; failedWorkflowTasks: number }> {
+  let runId: string | undefined;
+  let runs = 0;
+  let tasks = 0;
+  let longest = 0;
+  let timedOut = 0;
+  let failed = 0;
+  do {
+    const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+    runs++;
+    let started: number | undefined;
+    let prev: string | undefined;
+    for (const e of history.events ?? []) {
+      const t = ms(e.eventTime);
+      switch (e.eventType) {
+        case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+          prev = e.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
+          break;
+        case EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+          started = t;
+          break;
+        case EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+        case EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+        case EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+          // A schedule-to-start timeout has no started task: only started ones have a processing time.
+          if (started !== undefined) {
+            tasks++;
+            longest = Math.max(longest, t - started);
+          }
+          if (e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT) timedOut++;
+          if (e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED) failed++;
+          started = undefined;
+          break;
+      }
+    }
+    runId = prev;
+  } while (runId);
+  return { runs, workflowTasks: tasks, longestWorkflowTaskMs: Math.round(longest), timedOutWorkflowTasks: timedOut, failedWorkflowTasks: failed };
+}
+
+async function referenceEpochSeconds(dir: string): Promise<{ seconds: number; backend: string }> {
+  const chosen = await initBackend({ log: () => {} });
   const arch = parseNotation(TABLE1_START, [28, 28, 1]);
   const start = path.join(dir, 'ref-start');
   await saveNetwork(start, arch, initWeights(arch, Rng.fromSeed(1)));
   const t0 = performance.now();
-  const r = await runTrainJob({ network: start, dataset: { name: 'fashion-mnist', seed: 1 }, mode: 'search', epochs: 1, seed: 1, workDir: path.join(dir, 'ref-work'), output: path.join(dir, 'ref-out') });
+  const r = await runTrainJob({ network: start, dataset: { name: 'fashion-mnist', seed: 1 }, mode: 'search', epochs: 1, seed: 1, workDir: path.join(dir, 'ref-work'), output: path.join(dir, 'ref-out'), backend: 'auto' });
   const wall = (performance.now() - t0) / 1000;
-  return Math.max(wall, r.seconds);
+  return { seconds: Math.max(wall, r.seconds), backend: chosen.name };
 }
 
 async function main(): Promise<void> {
@@ -66,6 +120,7 @@ async function main(): Promise<void> {
     { networks: opts.networks, networksPerEpisode: opts.perEpisode, widerSteps: 4, deeperSteps: 5, epochs: 1, bestEpochs: 0 },
   ];
   let searchSeconds: number;
+  let history: Awaited<ReturnType<typeof workflowTaskStats>>;
   try {
     const control = await createControlWorker({ connection: env.nativeConnection, taskQueue: `${name}-control` });
     const train = await Worker.create({ connection: env.nativeConnection, taskQueue: `${name}-train`, activities: { trainNetwork }, maxConcurrentActivityTaskExecutions: 4 });
@@ -86,26 +141,36 @@ async function main(): Promise<void> {
       }),
     );
     searchSeconds = (performance.now() - t0) / 1000;
+    history = await workflowTaskStats(env.client, name);
   } finally {
     await env.teardown();
   }
   const candidates = stages.reduce((a, s) => a + s.networks, 0);
   const perCandidateMs = (searchSeconds * 1000) / candidates;
-  const epochSeconds = opts.epochSeconds ?? (await referenceEpochSeconds(root));
+  const ref = opts.epochSeconds !== undefined ? { seconds: opts.epochSeconds, backend: '(given)' } : await referenceEpochSeconds(root);
+  const epochSeconds = ref.seconds;
   const out = {
     candidates,
     episodes: stages.reduce((a, s) => a + Math.ceil(s.networks / s.networksPerEpisode), 0),
     searchSeconds: +searchSeconds.toFixed(2),
     overheadPerCandidateMs: +perCandidateMs.toFixed(1),
     referenceEpochSeconds: +epochSeconds.toFixed(2),
+    referenceBackend: ref.backend,
     overheadShareOfOneEpoch: +(perCandidateMs / 1000 / epochSeconds).toFixed(4),
-    note: 'per candidate: sampling, transform with a preservation check on 32 real images, Temporal round trips, policy update, results; training is a no-op',
+    workflowRuns: history.runs,
+    workflowTasks: history.workflowTasks,
+    longestWorkflowTaskMs: history.longestWorkflowTaskMs,
+    timedOutWorkflowTasks: history.timedOutWorkflowTasks,
+    failedWorkflowTasks: history.failedWorkflowTasks,
+    loadAverage: os.loadavg().map((l) => +l.toFixed(2)),
+    note: 'per candidate: wall time of the whole search (prepare with dataset statistics, sampling, transforms with a preservation check on 32 probe images, Temporal round trips, policy updates, results) / candidates; training is a no-op',
   };
   if (opts.json) console.log(JSON.stringify(out));
   else {
     console.log(`${out.candidates} candidates (${out.episodes} episodes) in ${out.searchSeconds} s with no-op training`);
     console.log(`orchestration overhead: ${out.overheadPerCandidateMs} ms per candidate`);
-    console.log(`= ${(out.overheadShareOfOneEpoch * 100).toFixed(2)}% of one Fashion-MNIST epoch of the start net (${out.referenceEpochSeconds} s)`);
+    console.log(`= ${(out.overheadShareOfOneEpoch * 100).toFixed(2)}% of one Fashion-MNIST epoch of the start net (${out.referenceEpochSeconds} s on ${out.referenceBackend})`);
+    console.log(`workflow tasks: ${out.workflowTasks} in ${out.workflowRuns} runs, longest ${out.longestWorkflowTaskMs} ms, ${out.timedOutWorkflowTasks} timed out, ${out.failedWorkflowTasks} failed`);
   }
   fs.rmSync(root, { recursive: true, force: true });
 }

@@ -4,16 +4,27 @@ import { SearchSpaceSchema } from '../arch/space';
 import { DatasetConfigSchema, SearchConfigSchema } from '../config/search-config';
 import { ControllerConfigSchema } from '../controller/config';
 import { TrainingRecipeSchema } from '../train/recipe';
+import { TransformOptionsSchema } from '../transform/options';
 
 /**
  * What crosses Temporal: references into the run store and small results, never weights.
- * Workflows import only the types; activities parse their inputs with these schemas.
+ * Workflows import only the types; activities parse their inputs (and child processes' outputs) with these schemas.
+ *
+ * Every run-store path here (runDir, NetworkRef.dir, start, output, …) is relative to the run-store root, and every
+ * input that names such paths carries `storageRoot`, the root as configured (config.storage.root). Each host resolves
+ * them against its own root (EAS_STORAGE_ROOT overriding the configured one), so a training host that mounts the shared
+ * store at another path works.
  */
+
+/** The configured run-store root (config.storage.root); a host's EAS_STORAGE_ROOT takes precedence over it. */
+const StorageRootSchema = z.string().min(1);
+/** A path inside the run store, relative to its root ("<search id>/stage-1/…"). */
+const StorePathSchema = z.string().min(1);
 
 export const NetworkRefSchema = z.object({
   /** A readable name: "start", "s1-e002-c07", "s1-best", "top-1". */
   name: z.string(),
-  /** Checkpoint directory of the network (trained where applicable). */
+  /** Checkpoint directory of the network (trained where applicable), relative to the run-store root. */
   dir: z.string(),
   notation: z.string(),
   key: z.string(),
@@ -25,15 +36,18 @@ export type NetworkRef = z.infer<typeof NetworkRefSchema>;
 
 export const PrepareSearchInputSchema = z.object({ searchId: z.string(), config: SearchConfigSchema });
 export type PrepareSearchInput = z.infer<typeof PrepareSearchInputSchema>;
-export interface PrepareSearchOutput {
-  runDir: string;
+export const PrepareSearchOutputSchema = z.object({
+  /** The search's folder relative to the run-store root: the search id. */
+  runDir: StorePathSchema,
   /** The start network before any training (from notation: freshly initialised; from a checkpoint: as given). */
-  start: NetworkRef;
+  start: NetworkRefSchema,
   /** Epochs the start network still needs (0 when it came as a trained checkpoint). */
-  startEpochs: number;
-}
+  startEpochs: z.number().int().nonnegative(),
+});
+export type PrepareSearchOutput = z.infer<typeof PrepareSearchOutputSchema>;
 
 export const TrainNetworkInputSchema = z.object({
+  storageRoot: StorageRootSchema,
   name: z.string(),
   /** Checkpoint to start from. */
   from: z.string(),
@@ -61,7 +75,8 @@ export interface TrainNetworkOutput {
 }
 
 export const SamplePolicyInputSchema = z.object({
-  runDir: z.string(),
+  storageRoot: StorageRootSchema,
+  runDir: StorePathSchema,
   stage: z.number().int().nonnegative(),
   episode: z.number().int().nonnegative(),
   /** Latest policy checkpoint, or null for a fresh policy from `seed`. */
@@ -73,55 +88,63 @@ export const SamplePolicyInputSchema = z.object({
   seed: z.number().int(),
   /** Seed of a fresh policy (the search seed), so the initial weights are the same whenever they are made. */
   policySeed: z.number().int(),
+  /** The stage's Net2Wider / Net2Deeper steps per sample: they override the policy checkpoint's (stages differ). */
+  widerSteps: z.number().int().nonnegative(),
+  deeperSteps: z.number().int().nonnegative(),
 });
 export type SamplePolicyInput = z.infer<typeof SamplePolicyInputSchema>;
-export interface SampledCandidate {
-  index: number;
-  actions: z.infer<typeof ActionSchema>[];
-  notation: string;
-  key: string;
-}
-export interface SamplePolicyOutput {
-  samplesFile: string;
-  candidates: SampledCandidate[];
-}
+export const SampledCandidateSchema = z.object({
+  index: z.number().int().nonnegative(),
+  actions: z.array(ActionSchema),
+  notation: z.string(),
+  key: z.string(),
+});
+export type SampledCandidate = z.infer<typeof SampledCandidateSchema>;
+export const SamplePolicyOutputSchema = z.object({ samplesFile: StorePathSchema, candidates: z.array(SampledCandidateSchema) });
+export type SamplePolicyOutput = z.infer<typeof SamplePolicyOutputSchema>;
 
 export const TransformInputSchema = z.object({
+  storageRoot: StorageRootSchema,
+  /** The search's folder: its stored probe images (prepareSearch) feed the preservation check and Net2Deeper's BN statistics. */
+  runDir: StorePathSchema,
   name: z.string(),
-  start: z.string(),
+  start: StorePathSchema,
   actions: z.array(ActionSchema),
   space: SearchSpaceSchema,
-  dataset: DatasetConfigSchema,
-  dataSeed: z.number().int(),
-  output: z.string(),
+  /** How Net2Wider / Net2Deeper break symmetry (config.transform). */
+  transform: TransformOptionsSchema,
+  output: StorePathSchema,
   seed: z.number().int(),
   /** Largest |Δlogits| accepted between parent and child on a real batch. */
   tolerance: z.number().positive().default(1e-3),
 });
 export type TransformInput = z.input<typeof TransformInputSchema>;
-export interface TransformOutput {
-  network: NetworkRef;
-  maxAbsDiff: number;
-}
+export const TransformOutputSchema = z.object({ network: NetworkRefSchema, maxAbsDiff: z.number() });
+export type TransformOutput = z.infer<typeof TransformOutputSchema>;
 
 export const UpdatePolicyInputSchema = z.object({
-  policy: z.string().nullable(),
-  samplesFile: z.string(),
+  storageRoot: StorageRootSchema,
+  policy: StorePathSchema.nullable(),
+  samplesFile: StorePathSchema,
   /** One accuracy per sampled candidate, in sample order (0 for a diverged one). */
   accuracies: z.array(z.number()),
   /** Params of each candidate's network, for the optional parameter penalty. */
-  output: z.string(),
+  output: StorePathSchema,
   controller: ControllerConfigSchema.extend({ kind: z.enum(['rl', 'random']) }),
   space: SearchSpaceSchema,
   policySeed: z.number().int(),
 });
 export type UpdatePolicyInput = z.infer<typeof UpdatePolicyInputSchema>;
-export interface UpdatePolicyOutput {
-  policy: string;
-  updates: number;
-  baseline: number;
-  meanReward: number;
-}
+export const UpdatePolicyOutputSchema = z.object({ policy: StorePathSchema, updates: z.number().int(), baseline: z.number(), meanReward: z.number() });
+export type UpdatePolicyOutput = z.infer<typeof UpdatePolicyOutputSchema>;
+
+export const CandidateFailureSchema = z.object({
+  step: z.enum(['transform', 'train', 'checkpoint']),
+  /** The error's type (ApplicationFailure type, or e.g. 'Timeout'). */
+  type: z.string(),
+  message: z.string(),
+});
+export type CandidateFailure = z.infer<typeof CandidateFailureSchema>;
 
 export const CandidateRecordSchema = z.object({
   name: z.string(),
@@ -135,11 +158,17 @@ export const CandidateRecordSchema = z.object({
   /** Name of an earlier candidate with the same architecture whose result was reused instead of training again. */
   cachedFrom: z.string().nullable(),
   maxAbsDiff: z.number().nullable(),
+  /**
+   * Set when the candidate's transform, training or checkpoint failed for good (after its bounded retries): the search
+   * goes on, the candidate gets reward 0 and is never the best (src/search/rules.ts). Null in older records.
+   */
+  failed: CandidateFailureSchema.nullable().default(null),
 });
 export type CandidateRecord = z.infer<typeof CandidateRecordSchema>;
 
 export const RecordStageInputSchema = z.object({
-  runDir: z.string(),
+  storageRoot: StorageRootSchema,
+  runDir: StorePathSchema,
   stage: z.number().int().nonnegative(),
   start: NetworkRefSchema,
   candidates: z.array(CandidateRecordSchema),
@@ -147,7 +176,7 @@ export const RecordStageInputSchema = z.object({
 export type RecordStageInput = z.infer<typeof RecordStageInputSchema>;
 
 export const WriteResultInputSchema = z.object({
-  runDir: z.string(),
+  runDir: StorePathSchema,
   searchId: z.string(),
   config: SearchConfigSchema,
   start: NetworkRefSchema,

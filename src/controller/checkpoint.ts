@@ -73,18 +73,46 @@ export function parseCheckpoint(raw: unknown, source = 'controller checkpoint'):
   return r.data;
 }
 
+/** A policy checkpoint file that is missing, unreadable or not a checkpoint; `file` names it (retry classification). */
+export class ControllerCheckpointError extends Error {
+  constructor(
+    readonly file: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`controller checkpoint ${file}: ${detail}`, options);
+    this.name = 'ControllerCheckpointError';
+  }
+}
+
 export function readCheckpoint(path: string): ControllerCheckpoint {
   let text: string;
   try {
     text = fs.readFileSync(path, 'utf8');
   } catch (err) {
-    throw new Error(`cannot read controller checkpoint ${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new ControllerCheckpointError(path, `cannot be read: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new Error(`controller checkpoint ${path} is not JSON: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new ControllerCheckpointError(path, `is not JSON: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
-  return parseCheckpoint(raw, `controller checkpoint ${path}`);
+  const r = ControllerCheckpointSchema.safeParse(raw);
+  if (!r.success) throw new ControllerCheckpointError(path, `is not a valid controller checkpoint:\n${z.prettifyError(r.error)}`);
+  return r.data;
+}
+
+/** The sampling steps a stage asks for; they are not part of the policy's weights, so any checkpoint can take them. */
+export interface StepsOverride {
+  widerSteps: number;
+  deeperSteps: number;
+}
+
+/**
+ * A checkpoint whose config samples with the given steps: the policy learned in one stage samples the next stage's
+ * number of Net2Wider / Net2Deeper steps (the checkpoint's own config records the stage it was saved in).
+ */
+export function withSteps(ckpt: ControllerCheckpoint, steps: StepsOverride): ControllerCheckpoint {
+  return { ...ckpt, config: { ...ckpt.config, widerSteps: steps.widerSteps, deeperSteps: steps.deeperSteps } };
 }

@@ -22,6 +22,14 @@ export class RunLayout {
   config(): string {
     return join(this.dir, 'config.json');
   }
+  /**
+   * The search's data probe, made once by prepareSearch: the training split's normalisation statistics (probe.json)
+   * and a seeded sample of normalised training images (probe.f32) for the transforms' preservation checks and
+   * Net2Deeper's BatchNorm statistics, so no transform loads the dataset.
+   */
+  probe(): { meta: string; images: string } {
+    return { meta: join(this.dir, 'data', 'probe.json'), images: join(this.dir, 'data', 'probe.f32') };
+  }
   /** Training job of the start network; its untrained form is start/init. */
   start(): string {
     return join(this.dir, 'start');

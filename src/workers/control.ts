@@ -1,5 +1,7 @@
+import * as path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import * as activities from '../activities/control';
+import { ChildPool } from '../activities/child-pool';
+import { createControlActivities } from '../activities/control';
 
 export interface ControlWorkerOptions {
   connection: NativeConnection;
@@ -7,18 +9,38 @@ export interface ControlWorkerOptions {
   taskQueue: string;
   /** Let running activities finish (they are short) before the worker stops. */
   shutdownGraceTime?: string;
+  /** This host's run-store root, overriding the configured one (default: EAS_STORAGE_ROOT). */
+  storageRoot?: string;
+  /** Control tasks at a time, each in its own child process (default 2). */
+  concurrency?: number;
 }
 
-/** Runs the search workflows and the CPU activities: sampling, transforming, policy updates, results. */
+/**
+ * Runs the search workflows and the control activities. The CPU-heavy activities (sampling, transforms, policy
+ * updates, preparing a search) run in a pool of control child processes, so that this process's event loop, which
+ * also runs the workflow tasks, never waits behind them. The children are killed when the worker stops.
+ */
 export async function createControlWorker(opts: ControlWorkerOptions): Promise<Worker> {
-  return Worker.create({
-    connection: opts.connection,
-    namespace: opts.namespace ?? 'default',
-    taskQueue: opts.taskQueue,
-    workflowsPath: require.resolve('../workflows'),
-    activities,
-    // Sampling and transforming are CPU-bound tfjs work; two at a time keeps a small host responsive.
-    maxConcurrentActivityTaskExecutions: 2,
-    shutdownGraceTime: (opts.shutdownGraceTime ?? '30s') as '30s',
-  });
+  const concurrency = opts.concurrency ?? 2;
+  // A child per concurrent task; a child is replaced after many tasks so that nothing it leaks can grow unbounded.
+  const pool = new ChildPool({ script: path.join(__dirname, '../activities/control-child.ts'), size: concurrency, maxTasksPerChild: 500 });
+  let worker: Worker;
+  try {
+    worker = await Worker.create({
+      connection: opts.connection,
+      namespace: opts.namespace ?? 'default',
+      taskQueue: opts.taskQueue,
+      workflowsPath: require.resolve('../workflows'),
+      activities: createControlActivities({ runner: pool, storageRoot: opts.storageRoot }),
+      maxConcurrentActivityTaskExecutions: concurrency,
+      shutdownGraceTime: (opts.shutdownGraceTime ?? '30s') as '30s',
+    });
+  } catch (err) {
+    await pool.close();
+    throw err;
+  }
+  // runUntil and run both go through run(): the pool's children end with the worker.
+  const run = worker.run.bind(worker);
+  worker.run = () => run().finally(() => pool.close());
+  return worker;
 }

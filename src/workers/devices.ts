@@ -37,17 +37,6 @@ export function parseDevices(spec: string | number | undefined = process.env.EAS
   return list;
 }
 
-let pool: DevicePool | undefined;
-
-export function configureDevices(devices: readonly string[]): DevicePool {
-  pool = new DevicePool(devices);
-  return pool;
-}
-
-export function devicePool(): DevicePool {
-  return pool ?? configureDevices(parseDevices());
-}
-
 /** Environment for a trainer child on `device`: GPU ids pin CUDA; 'cpu' leaves the environment as it is. */
 export function deviceEnv(device: string): Record<string, string> {
   return device === 'cpu' ? {} : { CUDA_VISIBLE_DEVICES: device };

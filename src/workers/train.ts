@@ -1,6 +1,6 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
-import * as activities from '../activities/train';
-import { configureDevices } from './devices';
+import { createTrainActivities } from '../activities/train';
+import { DevicePool } from './devices';
 
 export interface TrainWorkerOptions {
   connection: NativeConnection;
@@ -13,16 +13,17 @@ export interface TrainWorkerOptions {
    * checkpointed, so at most the epoch in flight is lost; a longer grace time lets it finish.
    */
   shutdownGraceTime?: string;
+  /** This host's run-store root, overriding the configured one (default: EAS_STORAGE_ROOT). */
+  storageRoot?: string;
 }
 
 /** Runs training activities on this host's devices, each in its own trainer process. */
 export async function createTrainWorker(opts: TrainWorkerOptions): Promise<Worker> {
-  configureDevices(opts.devices);
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
     taskQueue: opts.taskQueue,
-    activities,
+    activities: createTrainActivities({ devices: new DevicePool(opts.devices), storageRoot: opts.storageRoot }),
     maxConcurrentActivityTaskExecutions: opts.devices.length,
     shutdownGraceTime: (opts.shutdownGraceTime ?? '60s') as '60s',
   });

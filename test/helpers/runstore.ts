@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { networkRef, recordStage, writeResult } from '../../src/activities/control';
+import { createControlActivities } from '../../src/activities/control';
 import { splitsOptions } from '../../src/activities/data';
 import type { CandidateRecord, NetworkRef } from '../../src/activities/contract';
 import { type Action, canonicalKey, parseNotation } from '../../src/arch';
@@ -11,6 +11,7 @@ import { datasetInputShape } from '../../src/config/semantic';
 import { loadSplits } from '../../src/data/protocol';
 import { initWeights } from '../../src/nn';
 import { RunLayout, candidateName, jobPaths } from '../../src/store/layout';
+import { networkRef } from '../../src/store/network-ref';
 import { executeTrainJob } from '../../src/train/job';
 import { applyActions, verifyPreservation } from '../../src/transform';
 import { writeJsonAtomic } from '../../src/util/atomic';
@@ -23,7 +24,8 @@ import { tinySearchConfig } from './search';
  * dataset, stage 1 with two episodes of two candidates (one a repeat of an earlier architecture, reused as the workflow
  * does), the stage best trained longer, stage 2 from it, and the top networks trained on the full training set and
  * tested. Every network is transformed with the real Net2Wider/Net2Deeper code and trained for real; the records,
- * stage summaries and result.json are written by the activities' own recordStage/writeResult.
+ * stage summaries and result.json are written by the activities' own recordStage/writeResult. Network dirs in the
+ * records are relative to the run-store root, as the activities record them.
  */
 
 export interface RunStoreOptions {
@@ -86,11 +88,14 @@ export async function buildRunStore(opts: RunStoreOptions): Promise<BuiltRunStor
   const dataSeed = deriveSeed(config.seed, 'data');
   const dataset = { ...config.dataset, seed: dataSeed };
 
+  // recordStage and writeResult run in the worker's own process: no control child is needed for them.
+  const { recordStage, writeResult } = createControlActivities({ runner: { run: () => Promise.reject(new Error('no control child in this helper')) } });
+  const inRoot = (dir: string) => path.resolve(opts.root, dir);
   const train = async (name: string, from: string, jobDir: string, mode: 'search' | 'final'): Promise<{ network: NetworkRef; diverged: boolean }> => {
     const { work, trained } = jobPaths(jobDir);
-    const r = await executeTrainJob({ network: from, dataset, mode, epochs: 1, recipe: config.training, seed: deriveSeed(config.seed, 'train', name), workDir: work, output: trained, backend: config.backend });
+    const r = await executeTrainJob({ network: inRoot(from), dataset, mode, epochs: 1, recipe: config.training, seed: deriveSeed(config.seed, 'train', name), workDir: work, output: trained, backend: config.backend });
     const accuracy = (mode === 'search' ? r.valAcc : r.testAcc) ?? null;
-    const network = networkRef(name, trained, accuracy);
+    const network = networkRef(opts.root, name, trained, accuracy);
     writeJsonAtomic(path.join(jobDir, 'outcome.json'), { network, trainAccuracy: r.trainAcc, loss: r.loss, epochs: r.epochs, diverged: false, resumedFromEpoch: 0 });
     return { network, diverged: false };
   };
@@ -114,7 +119,7 @@ export async function buildRunStore(opts: RunStoreOptions): Promise<BuiltRunStor
     for (let stage = 0; stage < stagePlan.length; stage++) {
       const inStage: CandidateRecord[] = [];
       const byKey = new Map<string, CandidateRecord>();
-      const parent = loadNetwork(stageStart.dir);
+      const parent = loadNetwork(inRoot(stageStart.dir));
       for (let episode = 0; episode < stagePlan[stage].length; episode++) {
         const children = stagePlan[stage][episode].map((actions, index) => ({
           actions,
@@ -133,7 +138,7 @@ export async function buildRunStore(opts: RunStoreOptions): Promise<BuiltRunStor
           const key = canonicalKey(c.net.arch);
           const earlier = byKey.get(key);
           if (earlier) {
-            const rec = { ...base, network: earlier.network, diverged: earlier.diverged, cachedFrom: earlier.name, maxAbsDiff: earlier.maxAbsDiff };
+            const rec = { ...base, network: earlier.network, diverged: earlier.diverged, cachedFrom: earlier.name, maxAbsDiff: earlier.maxAbsDiff, failed: null };
             inStage.push(rec);
             continue;
           }
@@ -141,14 +146,14 @@ export async function buildRunStore(opts: RunStoreOptions): Promise<BuiltRunStor
           const maxAbsDiff = verifyPreservation(parent, c.net, batch, parent.modelOptions);
           await saveNetwork(jobPaths(jobDir).init, c.net.arch, c.net.weights, { parent: stageStart.dir, actions: c.actions, maxAbsDiff }, { model: parent.modelOptions });
           const trained = await train(name, jobPaths(jobDir).init, jobDir, 'search');
-          const rec: CandidateRecord = { ...base, network: trained.network, diverged: trained.diverged, cachedFrom: null, maxAbsDiff };
+          const rec: CandidateRecord = { ...base, network: trained.network, diverged: trained.diverged, cachedFrom: null, maxAbsDiff, failed: null };
           inStage.push(rec);
           byKey.set(key, rec);
         }
       }
       candidates.push(...inStage);
       if (!complete && stage === 1) break;
-      await recordStage({ runDir, stage, start: stageStart, candidates: inStage });
+      await recordStage({ storageRoot: opts.root, runDir: opts.id, stage, start: stageStart, candidates: inStage });
       if (stage === 0) {
         const best = inStage.filter((c) => !c.cachedFrom).sort((x, y) => (y.network.accuracy ?? 0) - (x.network.accuracy ?? 0))[0];
         const trained = await train('s1-best', best.network.dir, layout.stageBest(0), 'search');
@@ -166,7 +171,7 @@ export async function buildRunStore(opts: RunStoreOptions): Promise<BuiltRunStor
       const out = await train(`top-${rank + 1}`, last[rank].network.dir, layout.final(rank), 'final');
       final.push({ from: last[rank].name, network: out.network });
     }
-    await writeResult({ runDir, searchId: opts.id, config, start, stagesRecorded: 2, final, policyUpdates: 3, stopped: false });
+    await writeResult({ runDir: opts.id, searchId: opts.id, config, start, stagesRecorded: 2, final, policyUpdates: 3, stopped: false });
   }
   return { root: opts.root, id: opts.id, runDir, config, candidates, pendingNames };
 }

@@ -1,0 +1,10 @@
+/**
+ * Entry point of a control child process (started by the control worker's ChildPool): serves the CPU-heavy control
+ * tasks (src/activities/control-tasks.ts) one at a time over IPC, so the worker's own event loop stays free for
+ * workflow tasks, queries and heartbeats. Exits when its parent goes away.
+ */
+import { CONTROL_TASKS } from './control-tasks';
+import { serveTasks } from './child-pool';
+import { errorLike } from './errors';
+
+serveTasks(CONTROL_TASKS, errorLike);

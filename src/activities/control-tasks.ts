@@ -1,0 +1,266 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { canonicalKey, parseNotation, toNotation } from '../arch';
+import { initBackend } from '../backend';
+import { loadNetwork, saveNetwork } from '../checkpoint';
+import { checkSearchConfig, datasetInputShape } from '../config/semantic';
+import { ConfigError } from '../config/search-config';
+import { type Controller, SampleSchema, controllerFromCheckpoint, createController } from '../controller';
+import { readCheckpoint, withSteps } from '../controller/checkpoint';
+import { loadSplits } from '../data/protocol';
+import { initWeights } from '../nn';
+import { claimConfig, claimInputs } from '../store/inputs';
+import { RunLayout, jobPaths } from '../store/layout';
+import { networkRef } from '../store/network-ref';
+import { inStore, toStore } from '../store/root';
+import { applyActions, verifyPreservation } from '../transform';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic';
+import { Rng, deriveSeed } from '../util/rng';
+import {
+  type PrepareSearchOutput,
+  PrepareSearchInputSchema,
+  type SamplePolicyOutput,
+  SamplePolicyInputSchema,
+  type TransformOutput,
+  TransformInputSchema,
+  type UpdatePolicyOutput,
+  UpdatePolicyInputSchema,
+} from './contract';
+import { splitsOptions } from './data';
+import { FunctionNotPreservedError, StoreFileError } from './errors';
+
+/**
+ * The control activities' CPU work (policy sampling, Net2Net transforms with their preservation check, policy updates,
+ * the start network and the search's data probe), without Temporal: each task takes the run-store root of this host
+ * and its activity input (paths relative to the root), and returns the activity output (paths relative to the root).
+ * The control child process runs these; tests call them directly.
+ */
+
+/** Images in a search's probe; a transform uses PROBE_BATCH of them, chosen by its seed. */
+export const PROBE_IMAGES = 256;
+export const PROBE_BATCH = 32;
+
+export const ProbeMetaSchema = z
+  .object({
+    dataset: z.string(),
+    /** Per-channel mean/std of the search's training split, raw 0..255 units (what the trainer normalises with). */
+    normalization: z.object({ mean: z.array(z.number()), std: z.array(z.number()) }),
+    /** Size of the training split the statistics come from. */
+    trainImages: z.number().int().positive(),
+    shape: z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]),
+    /** Images in probe.f32 (float32, NHWC, normalised). */
+    count: z.number().int().positive(),
+  })
+  .strict();
+export type ProbeMeta = z.infer<typeof ProbeMetaSchema>;
+
+export interface TaskInput<T> {
+  /** The run-store root on this host (absolute). */
+  root: string;
+  input: T;
+}
+
+const TaskEnvelope = z.object({ root: z.string().min(1), input: z.unknown() });
+
+const parseEnvelope = <S extends z.ZodType>(schema: S, raw: unknown, what: string): { root: string; input: z.infer<S> } => {
+  const env = TaskEnvelope.parse(raw);
+  const r = schema.safeParse(env.input);
+  if (!r.success) throw new ConfigError(`${what} input`, r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+  return { root: env.root, input: r.data };
+};
+
+const log = (m: string) => process.env.EAS_DEBUG && console.error(m);
+
+/** Creates (or checks) the search's folder: config.json, the untrained start network, and the data probe. */
+export async function prepareSearchTask(raw: unknown): Promise<PrepareSearchOutput> {
+  const { root, input } = parseEnvelope(PrepareSearchInputSchema, raw, 'prepareSearch');
+  const { searchId, config } = input;
+  checkSearchConfig(config);
+  if (!searchId || searchId.includes('/') || searchId.includes('\\') || searchId === '.' || searchId === '..') {
+    throw new ConfigError('prepareSearch input', [{ path: 'searchId', message: `"${searchId}" cannot name a folder in the run store` }]);
+  }
+  const runDir = path.join(root, searchId);
+  const layout = new RunLayout(runDir);
+  fs.mkdirSync(runDir, { recursive: true });
+  claimConfig(layout.config(), config);
+  await initBackend({ log });
+
+  const dataSeed = deriveSeed(config.seed, 'data');
+  await makeProbe(layout, config.dataset, dataSeed);
+
+  const init = jobPaths(layout.start()).init;
+  if ('notation' in config.startNet) {
+    claimInputs(init, { startNet: config.startNet.notation, input: datasetInputShape(config.dataset), space: config.space, seed: config.seed }, 'the start network');
+    if (!fs.existsSync(init)) {
+      const arch = parseNotation(config.startNet.notation, datasetInputShape(config.dataset), config.space);
+      await saveNetwork(init, arch, initWeights(arch, Rng.fromSeed(deriveSeed(config.seed, 'start-init'))), { origin: 'notation' });
+    }
+    return { runDir: searchId, start: networkRef(root, 'start', init), startEpochs: config.startNet.epochs };
+  }
+  claimInputs(init, { startNet: config.startNet.checkpoint }, 'the start network');
+  if (!fs.existsSync(init)) {
+    const given = loadNetwork(config.startNet.checkpoint);
+    await saveNetwork(init, given.arch, given.weights, { ...given.meta, origin: config.startNet.checkpoint }, { model: given.modelOptions });
+  }
+  const meta = JSON.parse(fs.readFileSync(path.join(init, 'meta.json'), 'utf8')) as { accuracy?: unknown };
+  return { runDir: searchId, start: networkRef(root, 'start', init, typeof meta.accuracy === 'number' ? meta.accuracy : null), startEpochs: 0 };
+}
+
+/**
+ * The search's data probe, computed once: the training split's normalisation statistics and PROBE_IMAGES seeded
+ * training images, normalised. Transforms read it instead of loading the dataset and recomputing the statistics.
+ */
+async function makeProbe(layout: RunLayout, dataset: Parameters<typeof splitsOptions>[0], dataSeed: number): Promise<void> {
+  const { meta, images } = layout.probe();
+  claimInputs(meta, { dataset, dataSeed, images: PROBE_IMAGES }, 'the data probe');
+  if (fs.existsSync(meta) && fs.existsSync(images)) return;
+  const splits = await loadSplits(splitsOptions(dataset, 'search', dataSeed));
+  const order = splits.train.epochOrder(Rng.fromSeed(deriveSeed(dataSeed, 'probe')));
+  const take = order.subarray(0, Math.min(PROBE_IMAGES, order.length));
+  const b = splits.train.makeBatch(take);
+  writeFileAtomic(images, new Uint8Array(b.x.buffer, b.x.byteOffset, b.x.byteLength));
+  const record: ProbeMeta = { dataset: splits.dataset, normalization: splits.normalization, trainImages: splits.train.rows.length, shape: splits.train.shape, count: take.length };
+  writeJsonAtomic(meta, record);
+}
+
+/** The probe's statistics and images (validated: the image file must hold exactly count × h × w × c float32). */
+export function readProbe(runDir: string): { meta: ProbeMeta; images: Float32Array } {
+  const files = new RunLayout(runDir).probe();
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(files.meta, 'utf8'));
+  } catch (err) {
+    throw new StoreFileError(files.meta, `cannot read the search's data probe (${(err as Error).message}); prepareSearch writes it`, { cause: err });
+  }
+  const meta = ProbeMetaSchema.parse(raw);
+  const buf = fs.readFileSync(files.images);
+  const [h, w, c] = meta.shape;
+  if (buf.byteLength !== meta.count * h * w * c * 4) {
+    throw new StoreFileError(files.images, `holds ${buf.byteLength} bytes, expected ${meta.count * h * w * c * 4} (${meta.count} images ${h}×${w}×${c} float32)`);
+  }
+  const images = new Float32Array(buf.byteLength / 4);
+  new Uint8Array(images.buffer).set(buf);
+  return { meta, images };
+}
+
+const SamplesFileSchema = z.object({ stage: z.number(), episode: z.number(), seed: z.number(), samples: z.array(SampleSchema) });
+
+type ControllerInput = z.infer<typeof SamplePolicyInputSchema>['controller'];
+
+/** A fresh policy from its seed, or the latest checkpoint; either samples `steps` (the current stage's). */
+function openController(policy: string | null, controller: ControllerInput, space: z.infer<typeof SamplePolicyInputSchema>['space'], policySeed: number, steps?: { widerSteps: number; deeperSteps: number }): Controller {
+  if (policy) {
+    const ckpt = readCheckpoint(policy);
+    return controllerFromCheckpoint(steps ? withSteps(ckpt, steps) : ckpt);
+  }
+  const { kind, ...cfg } = controller;
+  return createController(steps ? { ...cfg, ...steps } : cfg, space, policySeed, kind);
+}
+
+/** Samples an episode's networks from the policy; the samples file is written once and returned on every retry. */
+export async function samplePolicyTask(raw: unknown): Promise<SamplePolicyOutput> {
+  const { root, input } = parseEnvelope(SamplePolicyInputSchema, raw, 'samplePolicy');
+  const layout = new RunLayout(inStore(root, input.runDir));
+  const file = layout.samples(input.stage, input.episode);
+  const { storageRoot: _root, runDir: _dir, stage: _s, episode: _e, ...determining } = input;
+  claimInputs(file, determining, `the samples of stage ${input.stage + 1} episode ${input.episode}`);
+  if (!fs.existsSync(file)) {
+    await initBackend({ log });
+    const start = loadNetwork(inStore(root, input.start)).arch;
+    const steps = { widerSteps: input.widerSteps, deeperSteps: input.deeperSteps };
+    const controller = openController(input.policy && inStore(root, input.policy), input.controller, input.space, input.policySeed, steps);
+    try {
+      const samples = controller.sample(start, input.n, input.seed);
+      writeJsonAtomic(file, { stage: input.stage, episode: input.episode, seed: input.seed, samples });
+    } finally {
+      controller.dispose();
+    }
+  }
+  const { samples } = SamplesFileSchema.parse(JSON.parse(fs.readFileSync(file, 'utf8')));
+  return {
+    samplesFile: toStore(root, file),
+    candidates: samples.map((s, index) => ({ index, actions: s.actions, notation: toNotation(s.arch), key: canonicalKey(s.arch) })),
+  };
+}
+
+/** Applies the sampled actions to the stage's start network, verifies the child computes the same function, saves it. */
+export async function transformCandidateTask(raw: unknown): Promise<TransformOutput> {
+  const { root, input } = parseEnvelope(TransformInputSchema, raw, 'transformCandidate');
+  const output = inStore(root, input.output);
+  const { storageRoot: _root, name: _name, ...determining } = input;
+  claimInputs(output, determining, `the transformed network ${input.name}`);
+  if (fs.existsSync(output)) {
+    const meta = JSON.parse(fs.readFileSync(path.join(output, 'meta.json'), 'utf8')) as { maxAbsDiff: number };
+    return { network: networkRef(root, input.name, output), maxAbsDiff: meta.maxAbsDiff };
+  }
+  await initBackend({ log });
+  const parent = loadNetwork(inStore(root, input.start));
+  const probe = readProbe(inStore(root, input.runDir));
+  const [h, w, c] = probe.meta.shape;
+  const per = h * w * c;
+  const n = Math.min(PROBE_BATCH, probe.meta.count);
+  const rows = Rng.fromSeed(deriveSeed(input.seed, 'probe-rows')).shuffle(Int32Array.from({ length: probe.meta.count }, (_, i) => i)).subarray(0, n);
+  const x = new Float32Array(n * per);
+  rows.forEach((r, i) => x.set(probe.images.subarray(r * per, (r + 1) * per), i * per));
+  const batch = tf.tensor4d(x, [n, h, w, c]);
+  try {
+    const apply = (transform: typeof input.transform) =>
+      applyActions(parent.arch, parent.weights, input.actions, {
+        space: input.space,
+        rng: Rng.fromSeed(input.seed),
+        batch,
+        wider: transform.wider,
+        deeper: transform.deeper,
+        bnEpsilon: parent.modelOptions.bnEpsilon,
+      });
+    // The authors' symmetry-breaking noise changes the function by design, so preservation is checked on the same
+    // transformation without noise (same seed, same split); the saved child is the configured, noisy one.
+    const noisy = input.transform.wider.noise > 0 || input.transform.deeper.noise > 0;
+    const exact = apply({ wider: { ...input.transform.wider, noise: 0 }, deeper: { ...input.transform.deeper, noise: 0 } });
+    const maxAbsDiff = verifyPreservation(parent, exact, batch, parent.modelOptions);
+    if (!(maxAbsDiff <= input.tolerance)) {
+      throw new FunctionNotPreservedError(`${input.name}: the transformed network (without noise) differs from its parent by ${maxAbsDiff} (> ${input.tolerance}) in its logits`);
+    }
+    const child = noisy ? apply(input.transform) : exact;
+    await saveNetwork(output, child.arch, child.weights, { parent: input.start, actions: input.actions, maxAbsDiff, transform: input.transform }, { model: parent.modelOptions });
+    return { network: networkRef(root, input.name, output), maxAbsDiff };
+  } finally {
+    batch.dispose();
+  }
+}
+
+/** One REINFORCE update from an episode; the next policy checkpoint is written once and returned on every retry. */
+export async function updatePolicyTask(raw: unknown): Promise<UpdatePolicyOutput> {
+  const { root, input } = parseEnvelope(UpdatePolicyInputSchema, raw, 'updatePolicy');
+  const output = inStore(root, input.output);
+  const summaryFile = `${output}.summary.json`;
+  const { storageRoot: _root, ...determining } = input;
+  claimInputs(output, determining, 'this policy checkpoint');
+  if (!fs.existsSync(output) || !fs.existsSync(summaryFile)) {
+    await initBackend({ log });
+    const samplesFile = inStore(root, input.samplesFile);
+    const { samples } = SamplesFileSchema.parse(JSON.parse(fs.readFileSync(samplesFile, 'utf8')));
+    if (samples.length !== input.accuracies.length) throw new ConfigError(samplesFile, [{ path: 'accuracies', message: `${input.accuracies.length} accuracies for ${samples.length} samples` }]);
+    const controller = openController(input.policy && inStore(root, input.policy), input.controller, input.space, input.policySeed);
+    try {
+      const stats = controller.update(samples, input.accuracies);
+      controller.save(output);
+      writeJsonAtomic(summaryFile, { updates: stats.updates, baseline: stats.baseline, meanReward: stats.meanReward, rewards: stats.rewards, advantages: stats.advantages, loss: stats.loss, entropy: stats.entropy });
+    } finally {
+      controller.dispose();
+    }
+  }
+  const s = JSON.parse(fs.readFileSync(summaryFile, 'utf8')) as { updates: number; baseline: number; meanReward: number };
+  return { policy: toStore(root, output), updates: s.updates, baseline: s.baseline, meanReward: s.meanReward };
+}
+
+/** The tasks the control child serves, by activity name. */
+export const CONTROL_TASKS = {
+  prepareSearch: prepareSearchTask,
+  samplePolicy: samplePolicyTask,
+  transformCandidate: transformCandidateTask,
+  updatePolicy: updatePolicyTask,
+} as const;
+export type ControlTaskName = keyof typeof CONTROL_TASKS;
