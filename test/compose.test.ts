@@ -4,8 +4,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import YAML from 'yaml';
 
-const COMPOSE_FILE = path.join(__dirname, '..', 'docker-compose.yml');
+const REPO = path.join(__dirname, '..');
+const COMPOSE_FILE = path.join(REPO, 'docker-compose.yml');
+const ENV_EXAMPLE = path.join(REPO, '.env.example');
 
 /** `docker-compose` (Debian's package; needs no engine) or the `docker compose` plugin; fails when neither exists. */
 function composeCommand(): string[] {
@@ -14,9 +17,32 @@ function composeCommand(): string[] {
   throw new Error('neither `docker-compose` nor `docker compose` is installed: `apt-get install docker-compose` (or install the Docker Compose plugin)');
 }
 
-function compose(args: string[], file = COMPOSE_FILE): string {
+/**
+ * `compose … config` with an explicit env file and none of the variables in the environment (compose prefers the
+ * shell's values to the file's), so what the test sees is what the file alone gives.
+ */
+function compose(args: string[], { file = COMPOSE_FILE, envFile = ENV_EXAMPLE }: { file?: string; envFile?: string } = {}): string {
   const [cmd, ...pre] = composeCommand();
-  return execFileSync(cmd, [...pre, '-f', file, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = { ...process.env };
+  for (const k of ['EAS_BIND', 'POSTGRES_PASSWORD']) delete env[k];
+  return execFileSync(cmd, [...pre, '-f', file, '--env-file', envFile, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env });
+}
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'eas-compose-'));
+
+function envFile(lines: string[]): string {
+  const f = path.join(tmp(), 'env');
+  fs.writeFileSync(f, lines.join('\n') + '\n');
+  return f;
+}
+
+/** Published ports as host_ip:published, from either compose's long form or the short strings. */
+function published(rendered: string, service: string): string[] {
+  const svc = YAML.parse(rendered).services[service];
+  return (svc.ports ?? []).map((p: string | { host_ip?: string; published: number | string }) => {
+    if (typeof p === 'string') return p.replace(/\/tcp$/, '').split(':').slice(0, -1).join(':');
+    return `${p.host_ip ?? '0.0.0.0'}:${p.published}`;
+  });
 }
 
 test('docker-compose.yml is valid and has the server, the Web UI, a control worker and a GPU training worker', () => {
@@ -29,9 +55,36 @@ test('docker-compose.yml is valid and has the server, the Web UI, a control work
   assert.match(rendered, /TEMPORAL_ADDRESS: temporal:7233/);
 });
 
+test('compose publishes Temporal and the Web UI on 127.0.0.1 unless EAS_BIND opts in; nothing else is published', () => {
+  const rendered = compose(['config']);
+  assert.deepEqual(published(rendered, 'temporal'), ['127.0.0.1:7233']);
+  assert.deepEqual(published(rendered, 'temporal-ui'), ['127.0.0.1:8080']);
+  for (const s of ['postgresql', 'control', 'train']) assert.deepEqual(published(rendered, s), [], `${s} publishes no port`);
+  // Without EAS_BIND at all (an .env that only has the password), still loopback.
+  const minimal = compose(['config'], { envFile: envFile(['POSTGRES_PASSWORD=x']) });
+  assert.deepEqual(published(minimal, 'temporal'), ['127.0.0.1:7233']);
+  const open = compose(['config'], { envFile: envFile(['POSTGRES_PASSWORD=x', 'EAS_BIND=0.0.0.0']) });
+  assert.deepEqual(published(open, 'temporal'), ['0.0.0.0:7233']);
+  assert.deepEqual(published(open, 'temporal-ui'), ['0.0.0.0:8080']);
+});
+
+test('the PostgreSQL password comes from the env file, is required, and is not in docker-compose.yml', () => {
+  const secret = `pw-${process.pid}-${Date.now()}`;
+  const services = YAML.parse(compose(['config'], { envFile: envFile([`POSTGRES_PASSWORD=${secret}`]) })).services;
+  assert.equal(services.postgresql.environment.POSTGRES_PASSWORD, secret);
+  assert.equal(services.temporal.environment.POSTGRES_PWD, secret);
+  const text = fs.readFileSync(COMPOSE_FILE, 'utf8');
+  const values = [...text.matchAll(/^\s*POSTGRES_(?:PASSWORD|PWD):\s*(.*)$/gm)].map((m) => m[1]);
+  assert.equal(values.length, 2);
+  for (const v of values) assert.match(v, /^\$\{POSTGRES_PASSWORD:\?/, 'no literal password in the compose file');
+  assert.throws(() => compose(['config', '-q'], { envFile: envFile(['EAS_BIND=127.0.0.1']) }), /set POSTGRES_PASSWORD in \.env/);
+  // .env holds the real secret: git-ignored; the example is what is committed.
+  assert.equal(spawnSync('git', ['check-ignore', '-q', '.env'], { cwd: REPO }).status, 0, '.env is git-ignored');
+  assert.notEqual(spawnSync('git', ['check-ignore', '-q', '.env.example'], { cwd: REPO }).status, 0, '.env.example is not');
+});
+
 test('the validation can fail: a broken compose file is rejected', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eas-compose-'));
-  const bad = path.join(dir, 'docker-compose.yml');
+  const bad = path.join(tmp(), 'docker-compose.yml');
   fs.writeFileSync(bad, 'version: "3.8"\nservices:\n  train:\n    image: eas\n    deploy:\n      resources: 7\n');
-  assert.throws(() => compose(['config', '-q'], bad));
+  assert.throws(() => compose(['config', '-q'], { file: bad }));
 });
