@@ -1,20 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { wasmPreInit, wasmPostInit } from './wasm';
 
-export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
-export type BackendName = (typeof BACKENDS)[number];
+import { BACKEND_ALIASES as ALIASES, BACKENDS, type BackendName } from './names';
 
-/** Names users write (config, EAS_BACKEND) mapped to what we load. */
-const ALIASES: Record<string, BackendName> = {
-  'tfjs-node-gpu': 'tensorflow-gpu',
-  gpu: 'tensorflow-gpu',
-  'tensorflow-gpu': 'tensorflow-gpu',
-  'tfjs-node': 'tensorflow',
-  node: 'tensorflow',
-  tensorflow: 'tensorflow',
-  wasm: 'wasm',
-  cpu: 'cpu',
-};
+export { BACKENDS, BACKEND_ALIASES, BACKEND_CHOICES, type BackendName } from './names';
 
 export interface BackendChoice {
   /** What we loaded, in our terms. */

@@ -3,25 +3,11 @@ import { SearchSpaceSchema } from '../arch/space';
 import { ControllerConfigSchema } from '../controller/config';
 import { TrainingConfigSchema } from '../train/recipe';
 import { DEFAULT_TRANSFORM_OPTIONS, TransformOptionsSchema } from '../transform/options';
-import { SyntheticSpecSchema } from '../data/synthetic';
+import { BACKEND_CHOICES } from '../backend/names';
+import { DurationSchema } from './duration';
+import { DatasetConfigSchema } from './dataset';
 
-export const DatasetConfigSchema = z
-  .object({
-    name: z.enum(['cifar10', 'svhn', 'fashion-mnist', 'synthetic']),
-    /** Where the dataset's files are; otherwise known system locations, then (if allowed) a download. */
-    dataDir: z.string().optional(),
-    download: z.boolean().default(false),
-    /** Training images held out for validation during the search (the paper: 5,000). */
-    validationSize: z.number().int().positive().default(5000),
-    /** Keep only the first N images (after a seeded shuffle): for quick runs. */
-    limit: z
-      .object({ train: z.number().int().positive().optional(), val: z.number().int().positive().optional(), test: z.number().int().positive().optional() })
-      .strict()
-      .optional(),
-    /** Only for name "synthetic": a generated, learnable dataset (tests and demos). */
-    synthetic: SyntheticSpecSchema.optional(),
-  })
-  .strict();
+export { DatasetConfigSchema, type DatasetConfig } from './dataset';
 
 export const StartNetSchema = z.union([
   z
@@ -57,6 +43,21 @@ export const FinalSchema = z
   })
   .strict();
 
+/** A retry policy with its own defaults (training and control activities differ). */
+function retrySchema(d: { maximumAttempts: number; initialInterval: string; backoffCoefficient: number; maximumInterval: string }) {
+  return z
+    .object({
+      /** Attempts in all, the first included (1: no retry). */
+      maximumAttempts: z.number().int().min(1).max(1000).default(d.maximumAttempts),
+      initialInterval: DurationSchema.prefault(d.initialInterval),
+      backoffCoefficient: z.number().min(1).max(100).default(d.backoffCoefficient),
+      maximumInterval: DurationSchema.prefault(d.maximumInterval),
+    })
+    .strict()
+    .prefault({});
+}
+export type RetryConfig = z.infer<ReturnType<typeof retrySchema>>;
+
 export const SearchConfigSchema = z
   .object({
     /** Names the search: the workflow id and the run-store folder derive from it. */
@@ -64,7 +65,7 @@ export const SearchConfigSchema = z
     dataset: DatasetConfigSchema,
     startNet: StartNetSchema,
     space: SearchSpaceSchema.default(SearchSpaceSchema.parse({})),
-    controller: ControllerConfigSchema.extend({ kind: z.enum(['rl', 'random']).default('rl') }).default({ kind: 'rl' } as never),
+    controller: ControllerConfigSchema.extend({ kind: z.enum(['rl', 'random']).default('rl') }).prefault({}),
     stages: z
       .array(StageSchema)
       .min(1)
@@ -77,8 +78,8 @@ export const SearchConfigSchema = z
     training: TrainingConfigSchema.default(TrainingConfigSchema.parse({})),
     /** Symmetry breaking of the search's Net2Wider / Net2Deeper (default on). */
     transform: TransformOptionsSchema.default(DEFAULT_TRANSFORM_OPTIONS),
-    /** tfjs backend for training: auto | tfjs-node-gpu | tfjs-node | wasm | cpu. */
-    backend: z.string().default('auto'),
+    /** tfjs backend for training: auto (the fastest that loads), or one of src/backend/names.ts's names. */
+    backend: z.enum(BACKEND_CHOICES, { error: (i) => `unknown backend ${JSON.stringify(i.input)}; expected one of ${BACKEND_CHOICES.join(', ')}` }).default('auto'),
     seed: z.number().int().default(1),
     storage: z.object({ root: z.string().min(1).default('runs') }).strict().default({ root: 'runs' }),
     taskQueues: z
@@ -90,15 +91,28 @@ export const SearchConfigSchema = z
      * checkpoint), so a lost worker is noticed after `epochHeartbeat` and its training resumes elsewhere.
      */
     timeouts: z
-      .object({ epochHeartbeat: z.string().default('2m'), training: z.string().default('7d') })
+      .object({
+        epochHeartbeat: DurationSchema.prefault('2m'),
+        training: DurationSchema.prefault('7d'),
+      })
       .strict()
-      .default({ epochHeartbeat: '2m', training: '7d' }),
+      .prefault({}),
+    /**
+     * Bounded attempts with exponential backoff for every activity: a deterministic crash (e.g. out of memory) ends
+     * after `maximumAttempts`; a candidate whose activity fails for good is recorded as failed and the search goes on.
+     */
+    retry: z
+      .object({
+        control: retrySchema({ maximumAttempts: 5, initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m' }),
+        train: retrySchema({ maximumAttempts: 8, initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '2m' }),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
 export type SearchConfig = z.infer<typeof SearchConfigSchema>;
 export type SearchConfigInput = z.input<typeof SearchConfigSchema>;
-export type DatasetConfig = z.infer<typeof DatasetConfigSchema>;
 export type StageConfig = z.infer<typeof StageSchema>;
 
 export class ConfigError extends Error {

@@ -7,9 +7,10 @@ import * as tf from '@tensorflow/tfjs';
 import { CHECKPOINT_FILES, loadNetwork } from '../checkpoint';
 import { loadSplits } from '../data/protocol';
 import { buildInferenceModel } from '../nn/model';
-import { DatasetConfigSchema, TrainResultSchema } from '../train/job';
+import { TrainDatasetSchema, TrainResultSchema } from '../train/job';
 import { replaceDirAtomic } from '../report/output';
 import { type RunView, RunStoreError, loadRunView, locateRun, resolveNetworkDir, resolveStorageRoot } from '../report/runview';
+import { rankNetworks, topCandidates } from '../search/rules';
 
 /**
  * `eas export`: the best networks of a search as standalone TensorFlow.js Layers artifacts (model.json + weights.bin,
@@ -45,7 +46,7 @@ export const ExportedNetworkSchema = z.object({
   metric: z.enum(['test', 'validation']),
   accuracy: z.number(),
   /** What the accuracy was measured on: the dataset configuration (with its seed) and the split. */
-  evaluation: z.object({ mode: z.enum(['search', 'final']), split: z.enum(['test', 'validation']), images: z.number().int(), dataset: DatasetConfigSchema }),
+  evaluation: z.object({ mode: z.enum(['search', 'final']), split: z.enum(['test', 'validation']), images: z.number().int(), dataset: TrainDatasetSchema }),
   epochs: z.number().int(),
   backend: z.string(),
   source: z.string(),
@@ -67,7 +68,7 @@ export interface ExportOutput {
 }
 
 const NormalizationSchema = z.object({ mean: z.array(z.number()), std: z.array(z.number()) });
-const CheckpointMetaSchema = z.object({ trainResult: TrainResultSchema, dataset: DatasetConfigSchema, normalization: NormalizationSchema.optional() }).passthrough();
+const CheckpointMetaSchema = z.object({ trainResult: TrainResultSchema, dataset: TrainDatasetSchema, normalization: NormalizationSchema.optional() }).passthrough();
 type CheckpointMeta = z.infer<typeof CheckpointMetaSchema>;
 
 /**
@@ -110,16 +111,10 @@ interface Choice {
 /** The networks to export, best first: final networks by test accuracy, else candidates by validation accuracy. */
 export function selectNetworks(view: RunView, top: number): { selectedBy: ExportManifest['selectedBy']; chosen: Choice[] } {
   if (view.final.length > 0) {
-    const chosen = view.final
-      .filter((f) => f.network.accuracy !== null)
-      .sort((a, b) => (b.network.accuracy ?? 0) - (a.network.accuracy ?? 0))
-      .slice(0, top);
+    const chosen = rankNetworks(view.final).slice(0, top);
     return { selectedBy: 'test accuracy of the final networks', chosen };
   }
-  const chosen = view.candidates
-    .filter((c) => !c.cachedFrom && !c.diverged && c.network.accuracy !== null)
-    .sort((a, b) => (b.network.accuracy ?? 0) - (a.network.accuracy ?? 0))
-    .slice(0, top)
+  const chosen = topCandidates(view.candidates, top)
     .map((c) => ({ from: c.name, network: { ...c.network, name: c.name } }));
   return { selectedBy: 'validation accuracy of the search candidates', chosen };
 }

@@ -2,11 +2,12 @@ import type { TopLevelSpec } from 'vega-lite/build/index';
 import type { CandidateRecord } from '../activities/contract';
 import { FIGURE_CONFIG } from './render';
 import type { RunView } from './runview';
+import { isScored, rewardOf } from '../search/rules';
 
 /** Vega-Lite specifications of the report's figures (data inline), built from run views. */
 
 const STAGE_COLORS = ['#4c78a8', '#f58518', '#54a24b', '#b279a2', '#e45756', '#72b7b2', '#eeca3b', '#9d755d'];
-export const STATUS = { trained: 'trained', cached: 'reused (same architecture)', diverged: 'diverged (reward 0)' } as const;
+export const STATUS = { trained: 'trained', cached: 'reused (same architecture)', diverged: 'diverged (reward 0)', failed: 'failed (reward 0)' } as const;
 
 export interface ProgressPoint {
   order: number;
@@ -24,7 +25,10 @@ export interface ProgressData {
   starts: { stage: string; from: number; to: number; accuracy: number; name: string; series: string }[];
 }
 
-const status = (c: CandidateRecord): string => (c.diverged ? STATUS.diverged : c.cachedFrom ? STATUS.cached : STATUS.trained);
+const status = (c: CandidateRecord): string => (c.failed ? STATUS.failed : c.diverged ? STATUS.diverged : c.cachedFrom ? STATUS.cached : STATUS.trained);
+
+/** What a candidate is plotted at: its reward (0 when diverged or failed), or nothing when it was never measured. */
+const plotted = (c: CandidateRecord): number | null => (c.network.accuracy === null && !c.diverged && !c.failed ? null : rewardOf(c));
 
 /** Figure 4's data: each sampled network's validation accuracy in sampling order, the running best, each stage's start. */
 export function progressData(view: RunView): ProgressData {
@@ -32,11 +36,11 @@ export function progressData(view: RunView): ProgressData {
   const best: ProgressData['best'] = [];
   let running = -Infinity;
   view.candidates.forEach((c, i) => {
-    const acc = c.diverged ? 0 : c.network.accuracy;
+    const acc = plotted(c);
     if (acc === null) return;
     const order = i + 1;
     points.push({ order, name: c.name, stage: `stage ${c.stage + 1}`, status: status(c), accuracy: acc, notation: c.network.notation, params: c.network.params });
-    if (!c.diverged && acc > running) running = acc;
+    if (isScored(c) && acc > running) running = acc;
     if (running > -Infinity) best.push({ order, best: running, series: 'running best' });
   });
   const starts: ProgressData['starts'] = [];
@@ -88,7 +92,7 @@ export function progressSpec(view: RunView): TopLevelSpec {
             field: 'status',
             type: 'nominal',
             title: 'network',
-            scale: { domain: Object.values(STATUS), range: ['circle', 'square', 'cross'] },
+            scale: { domain: Object.values(STATUS), range: ['circle', 'square', 'cross', 'triangle-down'] },
             legend: { orient: 'right', labelLimit: 260 },
           },
           tooltip: [{ field: 'name' }, { field: 'accuracy', format: '.2%' }, { field: 'notation' }, { field: 'params' }],
@@ -112,7 +116,7 @@ export function episodeRows(view: RunView, label: string): EpisodeRow[] {
   const rows: EpisodeRow[] = [];
   const groups: { key: string; accs: number[] }[] = [];
   for (const c of view.candidates) {
-    const acc = c.diverged ? 0 : c.network.accuracy;
+    const acc = plotted(c);
     if (acc === null) continue;
     const key = `${c.stage}/${c.episode}`;
     if (groups.at(-1)?.key !== key) groups.push({ key, accs: [] });

@@ -1,6 +1,7 @@
-import type { CandidateRecord, NetworkRef } from '../activities/contract';
+import type { NetworkRef } from '../activities/contract';
 import { type Lineage, type LineageStep, describeAction } from './lineage';
 import type { RunView } from './runview';
+import { bestCandidate, isScored } from '../search/rules';
 
 /** The report page: one self-contained HTML file (inline CSS and SVG; PNG/SVG files linked relatively). */
 
@@ -80,15 +81,16 @@ function candidatesTable(view: RunView): string {
     (c, i) =>
       `<tr${c.name === bestName ? ' style="background:#eef7ee"' : ''}><td class="num">${i + 1}</td><td>${e(c.name)}</td><td class="num">${c.stage + 1}</td><td class="num">${c.episode}</td><td>${e(c.parent)}</td>` +
       `<td>${c.actions.map(describeAction).map(e).join('; ') || '—'}</td><td><code>${e(c.network.notation)}</code></td><td class="num">${int(c.network.params)}</td>` +
-      `<td class="num">${c.diverged ? '—' : pct(c.network.accuracy)}</td><td>${c.diverged ? 'yes' : 'no'}</td><td>${c.cachedFrom ? `yes (${e(c.cachedFrom)})` : 'no'}</td></tr>`,
+      `<td class="num">${isScored(c) ? pct(c.network.accuracy) : '—'}</td><td>${c.diverged ? 'yes' : 'no'}</td><td>${c.cachedFrom ? `yes (${e(c.cachedFrom)})` : 'no'}</td>` +
+      `<td>${c.failed ? `<b>failed</b> in ${e(c.failed.step)}: ${e(c.failed.type)}: ${e(c.failed.message)}` : ''}</td></tr>`,
   );
   const pending = view.pending.map(
     (p) =>
       `<tr class="muted"><td class="num">…</td><td>${e(p.name)}</td><td class="num">${p.stage + 1}</td><td class="num">${p.episode}</td><td>${e(p.parent)}</td>` +
-      `<td>${p.actions.map(describeAction).map(e).join('; ') || '—'}</td><td><code>${e(p.notation)}</code></td><td class="num">${int(p.params)}</td><td>training…</td><td></td><td></td></tr>`,
+      `<td>${p.actions.map(describeAction).map(e).join('; ') || '—'}</td><td><code>${e(p.notation)}</code></td><td class="num">${int(p.params)}</td><td>training…</td><td></td><td></td><td></td></tr>`,
   );
   return (
-    `<table><thead><tr><th>#</th><th>name</th><th>stage</th><th>episode</th><th>parent</th><th>actions</th><th>architecture</th><th>params</th><th>val. accuracy</th><th>diverged</th><th>cached</th></tr></thead>` +
+    `<table><thead><tr><th>#</th><th>name</th><th>stage</th><th>episode</th><th>parent</th><th>actions</th><th>architecture</th><th>params</th><th>val. accuracy</th><th>diverged</th><th>cached</th><th>failed</th></tr></thead>` +
     `<tbody>${rows.join('\n')}${pending.join('\n')}</tbody></table>`
   );
 }
@@ -108,8 +110,8 @@ function finalTable(view: RunView): string {
 function stagesTable(view: RunView): string {
   const rows = view.stages.map((s) => {
     const cands = view.candidates.filter((c) => c.stage === s.stage);
-    const scored = cands.filter((c) => !c.diverged && c.network.accuracy !== null);
-    const best = scored.reduce<CandidateRecord | null>((b, c) => (b === null || (c.network.accuracy ?? 0) > (b.network.accuracy ?? 0) ? c : b), null);
+    const scored = cands.filter(isScored);
+    const best = bestCandidate(cands);
     const mean = scored.length ? scored.reduce((a, c) => a + (c.network.accuracy ?? 0), 0) / scored.length : null;
     const better = s.start?.accuracy != null ? scored.filter((c) => (c.network.accuracy ?? 0) > s.start!.accuracy!).length : null;
     return (
@@ -128,7 +130,7 @@ function figureHtml(f: Figure, caption: string): string {
 
 function compareSummary(a: RunView, b: RunView): string {
   const line = (v: RunView): string => {
-    const scored = v.candidates.filter((c) => !c.diverged && c.network.accuracy !== null);
+    const scored = v.candidates.filter(isScored);
     const mean = scored.length ? scored.reduce((s, c) => s + (c.network.accuracy ?? 0), 0) / scored.length : null;
     return `<tr><td>${e(v.searchId)}</td><td>${e(v.controller ?? '?')}</td><td class="num">${v.candidates.length}</td><td class="num">${pct(mean)}</td><td class="num">${pct(v.best?.accuracy)}</td><td class="num">${pct(v.bestFinal?.accuracy)}</td><td>${v.complete ? 'finished' : 'in progress'}</td></tr>`;
   };

@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import type { CandidateRecord, NetworkRef } from '../activities/contract';
 import type { Action } from '../arch';
 import { RunLayout } from '../store/layout';
-import { type RunView, bestOf, sameRunPath } from './runview';
+import { type RunView, sameRunPath } from './runview';
+import { bestCandidate } from '../search/rules';
 
 /** One network on the way from the start network to a result, and how it was reached from the previous one. */
 export interface LineageStep {
@@ -55,7 +56,7 @@ export function stageBestSource(view: RunView, stage: number): CandidateRecord |
       // fall back to the selection rule below
     }
   }
-  return bestOf(inStage);
+  return bestCandidate(inStage);
 }
 
 /** The chain start → … → `name`, following each candidate's parent; cached candidates point to the trained original. */
@@ -85,6 +86,6 @@ export function lineages(view: RunView): Lineage[] {
       .sort((a, b) => a.network.name.localeCompare(b.network.name, undefined, { numeric: true }))
       .map((f) => ({ target: f.network.name, steps: [...chainTo(view, f.from), ref(f.network, 'final', { kind: 'final-training' }, 'test')] }));
   }
-  const best = bestOf(view.candidates);
+  const best = bestCandidate(view.candidates);
   return best ? [{ target: best.name, steps: chainTo(view, best.name) }] : [];
 }

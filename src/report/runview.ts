@@ -7,6 +7,7 @@ import { type SearchConfig, SearchConfigSchema } from '../config/search-config';
 import { readSearchResult } from '../store/result';
 import { storageRoot } from '../store/root';
 import { RunLayout, candidateName, jobPaths } from '../store/layout';
+import { bestCandidate, bestNetwork } from '../search/rules';
 
 /**
  * A read-only view of one search's run store, for the report and the export. Built from result.json when the search
@@ -120,31 +121,13 @@ const numbered = (dir: string, prefix: string): number[] =>
         .sort((a, b) => a - b)
     : [];
 
-/** The stage's best network as the workflow picks it: highest accuracy, first on ties, never cached or diverged. */
-export function bestOf(cands: readonly CandidateRecord[]): CandidateRecord | undefined {
-  let best: CandidateRecord | undefined;
-  for (const c of cands) {
-    if (c.cachedFrom || c.diverged || c.network.accuracy === null) continue;
-    if (!best || c.network.accuracy > (best.network.accuracy ?? -1)) best = c;
-  }
-  return best;
-}
-
-function bestNetwork(cands: readonly CandidateRecord[]): NetworkRef | null {
-  return (
-    cands
-      .filter((c) => !c.diverged && c.network.accuracy !== null)
-      .sort((a, b) => (b.network.accuracy ?? 0) - (a.network.accuracy ?? 0))[0]?.network ?? null
-  );
-}
-
 /** The start network of stage `stage` (0-based) of an unfinished run, from what the run store holds. */
 function stageStartInProgress(layout: RunLayout, stage: number, start: NetworkRef | null, previous: CandidateRecord[]): NetworkRef | null {
   if (stage === 0) return start;
   const best = readOutcome(layout.stageBest(stage - 1));
   if (best) return { ...best.network, name: `s${stage}-best` };
   // bestEpochs 0: the next stage starts from the previous stage's best candidate itself.
-  return bestOf(previous)?.network ?? null;
+  return bestCandidate(previous)?.network ?? null;
 }
 
 /** Records of one unfinished stage: trained candidates from their outcomes, reused ones from the samples' keys. */
@@ -168,11 +151,11 @@ function stageInProgress(layout: RunLayout, stage: number, parent: string): { ca
       if (outcome) {
         const metaFile = path.join(jobPaths(jobDir).init, 'meta.json');
         const meta = fs.existsSync(metaFile) ? readJson(metaFile, TransformMetaSchema, 'transformed network meta') : {};
-        const rec: CandidateRecord = { ...base, network: outcome.network, diverged: outcome.diverged, cachedFrom: null, maxAbsDiff: meta.maxAbsDiff ?? null };
+        const rec: CandidateRecord = { ...base, network: outcome.network, diverged: outcome.diverged, cachedFrom: null, maxAbsDiff: meta.maxAbsDiff ?? null, failed: null };
         records.push(rec);
         byKey.set(key, rec);
       } else if (earlier && !fs.existsSync(jobDir)) {
-        records.push({ ...base, network: earlier.network, diverged: earlier.diverged, cachedFrom: earlier.name, maxAbsDiff: earlier.maxAbsDiff });
+        records.push({ ...base, network: earlier.network, diverged: earlier.diverged, cachedFrom: earlier.name, maxAbsDiff: earlier.maxAbsDiff, failed: earlier.failed });
       } else {
         records.push(undefined);
         pending.push({ ...base, notation: toNotation(s.arch), params: paramCount(s.arch) });
@@ -256,8 +239,8 @@ function progressView(runDir: string, searchId: string): RunView {
     candidates,
     pending,
     final,
-    best: bestNetwork(candidates),
-    bestFinal: [...final].sort((a, b) => (b.network.accuracy ?? 0) - (a.network.accuracy ?? 0))[0]?.network ?? null,
+    best: bestCandidate(candidates)?.network ?? null,
+    bestFinal: bestNetwork(final),
   };
 }
 

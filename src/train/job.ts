@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { paramCount } from '../arch';
 import { initBackend } from '../backend';
 import { CHECKPOINT_FILES, loadNetwork, saveNetwork } from '../checkpoint';
-import { DatasetNameSchema, loadSplits, SyntheticSpecSchema, type DatasetSplits } from '../data';
+import { loadSplits, type DatasetSplits } from '../data';
+import { DatasetConfigSchema } from '../config/dataset';
 import { BadInputError } from './errors';
 import { EpochRecordSchema, latestEpochCheckpoint, loadEpochCheckpoint, removeStaleTemporaries } from './checkpoint';
 import { modelOptionsFor, trainNetwork, type BatchReport, type EpochReport } from './loop';
@@ -12,29 +13,19 @@ import { TrainingRecipeSchema } from './recipe';
 
 const Count = z.number().int().positive();
 
-export const DatasetConfigSchema = z
-  .object({
-    name: DatasetNameSchema,
-    dataDir: z.string().min(1).optional(),
-    /**
-     * Seeds the validation hold-out and `limit` subsets. Keep it fixed across a search, so that every candidate is
-     * scored on the same validation images.
-     */
-    seed: z.number().int().default(0),
-    validationSize: Count.optional(),
-    limit: z.object({ train: Count.optional(), val: Count.optional(), test: Count.optional() }).strict().optional(),
-    download: z.boolean().default(false),
-    synthetic: SyntheticSpecSchema.optional(),
-  })
-  .strict();
-export type DatasetConfig = z.infer<typeof DatasetConfigSchema>;
+/** The search config's dataset schema (src/config/dataset.ts) plus the seed of the validation hold-out and `limit` subsets. */
+export const TrainDatasetSchema = DatasetConfigSchema.extend({
+  /** Keep it fixed across a search, so that every candidate is scored on the same validation images. */
+  seed: z.number().int().default(0),
+});
+export type TrainDataset = z.infer<typeof TrainDatasetSchema>;
 
 /** One training job: a network checkpoint trained on a dataset, checkpointing per epoch, published to `output`. */
 export const TrainJobSpecSchema = z
   .object({
     /** Network checkpoint directory (saveNetwork) to start from. */
     network: z.string().min(1),
-    dataset: DatasetConfigSchema,
+    dataset: TrainDatasetSchema,
     /** search: train on train − validation, report validation accuracy; final: full training set, report test accuracy. */
     mode: z.enum(['search', 'final']),
     epochs: Count,

@@ -13,6 +13,7 @@ import { startOrAttachSearch } from '../../src/search/client';
 import { ConfigError } from '../../src/config/search-config';
 import { SEARCH_ATTRIBUTES, SEARCH_WORKFLOW_TYPE, extendStageUpdate, pauseSignal, progressQuery, resumeSignal, stopSignal } from '../../src/workflows/definitions';
 import { readSearchResult } from '../../src/store/result';
+import { writeReport } from '../../src/report';
 
 
 let env: TestWorkflowEnvironment;
@@ -42,7 +43,7 @@ test('(a) a tiny real search completes; the result lists every candidate, the po
     return r;
   });
   const runDir = path.join(root, name);
-  const saved = JSON.parse(fs.readFileSync(result.resultFile, 'utf8'));
+  const saved = JSON.parse(fs.readFileSync(path.resolve(root, result.resultFile), 'utf8'));
   const planned = config.stages.reduce((a, s) => a + s.networks, 0);
   const episodes = config.stages.reduce((a, s) => a + Math.ceil(s.networks / s.networksPerEpisode), 0);
   assert.equal(saved.candidates.length, planned);
@@ -115,18 +116,63 @@ test('pause holds the search at an episode boundary, extend grows a stage, resum
     );
     await handle.signal(resumeSignal);
     let seenUpdate = false;
-    while (!seenUpdate) {
+    // Bounded: the first episode of this tiny search takes seconds; give it up to 5 minutes on a loaded machine.
+    for (let i = 0; i < 1500 && !seenUpdate; i++) {
       p = await handle.query(progressQuery);
       seenUpdate = p.policyUpdates >= 1;
       if (!seenUpdate) await new Promise((r) => setTimeout(r, 200));
     }
+    assert.ok(seenUpdate, 'a policy update within the bound');
     assert.equal(p.plannedTotal, 6);
     await handle.signal(stopSignal);
     const result = await handle.result();
-    const saved = readSearchResult(result.resultFile);
+    const saved = readSearchResult(path.resolve(root, result.resultFile));
     assert.equal(saved.stopped, true);
     assert.ok(saved.candidates.length === 2 || saved.candidates.length === 4, `whole episodes only: ${saved.candidates.length}`);
     assert.ok(saved.candidates.every((c) => c.stage === 0), 'stage 2 never started');
     assert.equal(saved.final.length, 1);
   });
+});
+
+test('a candidate whose checkpoint is corrupt on disk is recorded as failed (reward 0, never best) and the search completes', async () => {
+  const name = `fail-${Date.now()}`;
+  const cfg = tinySearchConfig(name, root, {
+    stages: [{ networks: 4, networksPerEpisode: 2, widerSteps: 1, deeperSteps: 1, epochs: 1, bestEpochs: 0 }],
+    final: { topK: 2, epochs: 1 },
+    retry: { control: { maximumAttempts: 2, initialInterval: '200ms', maximumInterval: '1s' }, train: { maximumAttempts: 2, initialInterval: '200ms', maximumInterval: '1s' } },
+  });
+  // A real corruption where the first candidate's transformed network goes: its architecture file is not JSON.
+  const init = path.join(root, name, 'stage-1', 'episode-000', 'candidate-00', 'init');
+  fs.mkdirSync(init, { recursive: true });
+  fs.writeFileSync(path.join(init, 'meta.json'), '{"maxAbsDiff": 0}\n');
+  fs.writeFileSync(path.join(init, 'arch.json'), '{"layers": [');
+  fs.writeFileSync(path.join(init, 'model.json'), '{"modelTopology": ');
+  fs.writeFileSync(path.join(init, 'weights.bin'), Buffer.alloc(3));
+
+  const { handle } = await startOrAttachSearch(env.client, cfg);
+  const result = await withWorkers(name, () => handle.result());
+  const saved = readSearchResult(path.resolve(root, result.resultFile));
+  assert.equal(saved.candidates.length, 4, 'every planned candidate has a record');
+  const failed = saved.candidates.find((c) => c.name === 's1-e000-c00');
+  assert.ok(failed?.failed, 'the corrupted candidate is marked failed');
+  assert.equal(failed.failed.step, 'checkpoint');
+  assert.equal(failed.failed.type, 'CheckpointCorrupt');
+  assert.match(failed.failed.message, /arch\.json|model\.json/);
+  assert.equal(failed.network.accuracy, null);
+  // Only the corrupted one (and reuses of its architecture) failed; the others trained.
+  for (const c of saved.candidates.filter((x) => x !== failed)) {
+    if (c.cachedFrom === failed.name) assert.ok(c.failed);
+    else assert.equal(c.failed, null, `${c.name}: ${c.failed?.message}`);
+  }
+  assert.ok(saved.candidates.some((c) => !c.failed && typeof c.network.accuracy === 'number'));
+  assert.notEqual(saved.best?.name, failed.name);
+  assert.ok(saved.final.every((f) => f.from !== failed.name), 'a failed candidate is never final-trained');
+  assert.ok(saved.final.length >= 1);
+  assert.equal(result.policyUpdates, 2);
+  assert.equal(policyCheckpoints(path.join(root, name)).length, 2);
+
+  // The report shows it as failed.
+  const report = await writeReport({ searchId: name, runs: root });
+  const html = fs.readFileSync(report.html, 'utf8');
+  assert.match(html, /s1-e000-c00[\s\S]*?<b>failed<\/b> in checkpoint: CheckpointCorrupt/);
 });

@@ -1,0 +1,150 @@
+import { setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { CandidateRecord, NetworkRef } from '../activities/contract';
+import type { SearchConfig } from '../config/search-config';
+import { RunLayout } from '../store/layout';
+import { deriveSeed } from '../util/seed';
+import {
+  type RunningTask,
+  type SearchProgress,
+  SA_BEST_ACCURACY,
+  SA_DATASET,
+  SA_STAGE,
+  extendStageUpdate,
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  stopSignal,
+} from './definitions';
+import { type Activities, activityProxies } from './proxies';
+
+/** State carried across continue-as-new: references, counters and the current stage's compact records only. */
+export interface CarriedState {
+  runDir: string;
+  start: NetworkRef;
+  /** Start network of the current stage (the trained Table-1-style net, or the previous stage's best). */
+  stageStart: NetworkRef;
+  stage: number;
+  episode: number;
+  budgets: number[];
+  policy: string | null;
+  policyUpdates: number;
+  /** Records of the current stage (earlier stages live in the run store). */
+  candidates: CandidateRecord[];
+  evaluatedBefore: number;
+  best: NetworkRef | null;
+  paused: boolean;
+  stopping: boolean;
+  phase: 'search' | 'final';
+}
+
+/** Everything the steps share within one run of the workflow: config, proxies, the state, and what the handlers change. */
+export interface Run {
+  readonly config: SearchConfig;
+  readonly searchId: string;
+  readonly dataSeed: number;
+  readonly acts: Activities;
+  /** Undefined until the run store and the start network exist. */
+  state: CarriedState | undefined;
+  phase: SearchProgress['phase'];
+  paused: boolean;
+  stopping: boolean;
+  /** Networks per stage; extendStage grows them. */
+  budgets: number[];
+  running: Map<number, RunningTask>;
+  taskSeq: number;
+}
+
+export function newRun(config: SearchConfig, carried: CarriedState | undefined): Run {
+  return {
+    config,
+    searchId: workflowInfo().workflowId,
+    dataSeed: deriveSeed(config.seed, 'data'),
+    acts: activityProxies(config),
+    state: carried,
+    phase: carried ? (carried.phase === 'final' ? 'final' : 'search') : 'start',
+    paused: carried?.paused ?? false,
+    stopping: carried?.stopping ?? false,
+    budgets: carried?.budgets ?? config.stages.map((s) => s.networks),
+    running: new Map(),
+    taskSeq: 0,
+  };
+}
+
+/** The state to continue as new with: the handlers' changes included. */
+export const carry = (run: Run, s: CarriedState): CarriedState => ({ ...s, budgets: run.budgets, paused: run.paused, stopping: run.stopping });
+
+export const layoutOf = (s: CarriedState): RunLayout => new RunLayout(s.runDir);
+
+/** Runs `p` as a task the progress query lists. */
+export async function track<T>(run: Run, task: RunningTask, p: () => Promise<T>): Promise<T> {
+  const id = run.taskSeq++;
+  run.running.set(id, task);
+  try {
+    return await p();
+  } finally {
+    run.running.delete(id);
+  }
+}
+
+/** Pause, resume and stop signals, the extendStage update (validated before it is accepted), the progress query. */
+export function installHandlers(run: Run): void {
+  const { config } = run;
+  setHandler(pauseSignal, () => void (run.paused = true));
+  setHandler(resumeSignal, () => void (run.paused = false));
+  setHandler(stopSignal, () => void (run.stopping = true));
+  setHandler(
+    extendStageUpdate,
+    ({ networks, stage }) => {
+      const s = (stage ?? (run.state ? run.state.stage + 1 : 1)) - 1;
+      run.budgets[s] += networks;
+      return run.budgets[s];
+    },
+    {
+      validator: ({ networks, stage }) => {
+        if (!Number.isInteger(networks) || networks <= 0) throw new Error('networks must be a positive integer');
+        const s = stage ?? (run.state ? run.state.stage + 1 : 1);
+        if (!Number.isInteger(s) || s < 1 || s > config.stages.length) throw new Error(`stage must be 1..${config.stages.length}`);
+        if (run.state && s - 1 < run.state.stage) throw new Error(`stage ${s} is already finished`);
+      },
+    },
+  );
+  setHandler(progressQuery, (): SearchProgress => {
+    const state = run.state;
+    const stageIdx = state?.stage ?? 0;
+    const inStage = state?.candidates.length ?? 0;
+    return {
+      searchId: run.searchId,
+      phase: run.phase,
+      stage: Math.min(stageIdx + 1, config.stages.length),
+      stages: config.stages.length,
+      episode: state?.episode ?? 0,
+      evaluatedInStage: inStage,
+      plannedInStage: run.budgets[Math.min(stageIdx, run.budgets.length - 1)],
+      evaluatedTotal: (state?.evaluatedBefore ?? 0) + inStage,
+      plannedTotal: run.budgets.reduce((a, b) => a + b, 0),
+      policyUpdates: state?.policyUpdates ?? 0,
+      best: state?.best ?? null,
+      running: [...run.running.values()],
+      paused: run.paused,
+      stopping: run.stopping,
+    };
+  });
+}
+
+const percent = (a: number | null): string => (a === null ? '–' : `${(a * 100).toFixed(2)}%`);
+
+/** Search attributes (list and filter searches) and memo (what `temporal workflow list` shows). */
+export function publishVisibility(run: Run): void {
+  const { config, state } = run;
+  upsertSearchAttributes([
+    { key: SA_DATASET, value: config.dataset.name },
+    { key: SA_STAGE, value: (state?.stage ?? 0) + 1 },
+    ...(state?.best?.accuracy != null ? [{ key: SA_BEST_ACCURACY, value: state.best.accuracy }] : []),
+  ]);
+  upsertMemo({
+    dataset: config.dataset.name,
+    stage: `${(state?.stage ?? 0) + 1}/${config.stages.length}`,
+    best: state?.best ? `${percent(state.best.accuracy)} ${state.best.notation}` : null,
+    runDir: state?.runDir ?? null,
+  });
+}
