@@ -6,7 +6,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { Resvg } from '@resvg/resvg-js';
-import { lineages, loadRunView, stageBestSource, writeReport } from '../src/report';
+import { STATUS, lineages, loadRunView, progressData, stageBestSource, writeReport } from '../src/report';
+import { bestCandidate, isScored } from '../src/search/rules';
 import { readSearchResult } from '../src/store/result';
 import { type BuiltRunStore, buildRunStore } from './helpers/runstore';
 import { setupBackend } from './helpers/tf';
@@ -138,6 +139,22 @@ describe('eas report', () => {
       assert.deepEqual(viaStage2.actions, view.candidates.find((c) => c.name === f.from)!.actions);
       assert.equal(l.steps[4].metric, 'test');
     }
+  });
+
+  test('a failed candidate: plotted at reward 0 with its own mark, never the best or the running best', () => {
+    const view = loadRunView(demo.runDir, 'demo');
+    const top = bestCandidate(view.candidates)!;
+    const failed = { ...top, failed: { step: 'train' as const, type: 'CheckpointCorrupt', message: 'weights.bin: truncated' } };
+    const cands = view.candidates.map((c) => (c === top ? failed : c));
+    const withFailure = { ...view, candidates: cands, best: bestCandidate(cands)?.network ?? null };
+    assert.notEqual(bestCandidate(cands)?.name, top.name);
+    const data = progressData(withFailure);
+    const point = data.points.find((p) => p.name === top.name);
+    assert.equal(point?.status, STATUS.failed);
+    assert.equal(point?.accuracy, 0);
+    // The running best ends at the best accuracy among the candidates that did not fail.
+    const expected = Math.max(...cands.filter((c) => isScored(c)).map((c) => c.network.accuracy!));
+    assert.equal(data.best.at(-1)?.best, expected);
   });
 
   test('a search in progress (no result.json) is reported from stage summaries and candidate outcomes', async () => {

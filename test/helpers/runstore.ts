@@ -1,3 +1,4 @@
+import { recipeFor } from '../../src/train/recipe';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -93,7 +94,7 @@ export async function buildRunStore(opts: RunStoreOptions): Promise<BuiltRunStor
   const inRoot = (dir: string) => path.resolve(opts.root, dir);
   const train = async (name: string, from: string, jobDir: string, mode: 'search' | 'final'): Promise<{ network: NetworkRef; diverged: boolean }> => {
     const { work, trained } = jobPaths(jobDir);
-    const r = await executeTrainJob({ network: inRoot(from), dataset, mode, epochs: 1, recipe: config.training, seed: deriveSeed(config.seed, 'train', name), workDir: work, output: trained, backend: config.backend });
+    const r = await executeTrainJob({ network: inRoot(from), dataset, mode, epochs: 1, recipe: recipeFor(config.training, mode === 'final' ? 'final' : 'candidates'), seed: deriveSeed(config.seed, 'train', name), workDir: work, output: trained, backend: config.backend });
     const accuracy = (mode === 'search' ? r.valAcc : r.testAcc) ?? null;
     const network = networkRef(opts.root, name, trained, accuracy);
     writeJsonAtomic(path.join(jobDir, 'outcome.json'), { network, trainAccuracy: r.trainAcc, loss: r.loss, epochs: r.epochs, diverged: false, resumedFromEpoch: 0 });
