@@ -59,7 +59,18 @@ const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined):
  * Workflow-task figures over every run of the search (continue-as-new chains runs; followed back from the latest one
  * through WorkflowExecutionStarted.continuedExecutionRunId).
  */
-async function workflowTaskStats(client: Client, workflowId: string): Promise<{ runs: number; workflowTasks: number; longestWorkflowTaskMs: number; timedOutWorkflowTasks: number; failedWorkflowTasks: number }> {
+interface ActivityTimes {
+  count: number;
+  /** Started → Completed/Failed, summed and at most. */
+  totalMs: number;
+  maxMs: number;
+}
+
+async function workflowTaskStats(
+  client: Client,
+  workflowId: string,
+): Promise<{ runs: number; workflowTasks: number; longestWorkflowTaskMs: number; timedOutWorkflowTasks: number; failedWorkflowTasks: number; activities: Record<string, ActivityTimes> }> {
+  const activities: Record<string, ActivityTimes> = {};
   let runId: string | undefined;
   let runs = 0;
   let tasks = 0;
@@ -71,9 +82,29 @@ async function workflowTaskStats(client: Client, workflowId: string): Promise<{ 
     runs++;
     let started: number | undefined;
     let prev: string | undefined;
+    const scheduled = new Map<string, string>();
+    const activityStarted = new Map<string, number>();
     for (const e of history.events ?? []) {
       const t = ms(e.eventTime);
       switch (e.eventType) {
+        case EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+          scheduled.set(String(e.eventId), e.activityTaskScheduledEventAttributes?.activityType?.name ?? '?');
+          break;
+        case EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+          activityStarted.set(String(e.activityTaskStartedEventAttributes?.scheduledEventId), t);
+          break;
+        case EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+        case EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED: {
+          const a = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes;
+          const id = String(a?.scheduledEventId);
+          const name = scheduled.get(id) ?? '?';
+          const d = t - (activityStarted.get(id) ?? t);
+          const rec = (activities[name] ??= { count: 0, totalMs: 0, maxMs: 0 });
+          rec.count++;
+          rec.totalMs += Math.round(d);
+          rec.maxMs = Math.max(rec.maxMs, Math.round(d));
+          break;
+        }
         case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
           prev = e.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
           break;
@@ -96,7 +127,7 @@ async function workflowTaskStats(client: Client, workflowId: string): Promise<{ 
     }
     runId = prev;
   } while (runId);
-  return { runs, workflowTasks: tasks, longestWorkflowTaskMs: Math.round(longest), timedOutWorkflowTasks: timedOut, failedWorkflowTasks: failed };
+  return { runs, workflowTasks: tasks, longestWorkflowTaskMs: Math.round(longest), timedOutWorkflowTasks: timedOut, failedWorkflowTasks: failed, activities };
 }
 
 async function referenceEpochSeconds(dir: string): Promise<{ seconds: number; backend: string }> {
@@ -162,6 +193,7 @@ async function main(): Promise<void> {
     longestWorkflowTaskMs: history.longestWorkflowTaskMs,
     timedOutWorkflowTasks: history.timedOutWorkflowTasks,
     failedWorkflowTasks: history.failedWorkflowTasks,
+    activities: history.activities,
     loadAverage: os.loadavg().map((l) => +l.toFixed(2)),
     note: 'per candidate: wall time of the whole search (prepare with dataset statistics, sampling, transforms with a preservation check on 32 probe images, Temporal round trips, policy updates, results) / candidates; training is a no-op',
   };

@@ -132,7 +132,7 @@ describe('control tasks: run-store paths relative to the root, inputs-keyed arti
     const exactOut = jobPaths(`${ID}/stage-1/episode-000/candidate-01`).init;
     const exact = await transformCandidateTask({ root: realRoot, input: { ...input, output: exactOut, transform: { wider: { split: 'random', noise: 0 }, deeper: { noise: 0 } } } });
     assert.equal(exact.network.key, out.network.key);
-    assert.equal(exact.maxAbsDiff, out.maxAbsDiff, 'preservation is checked on the noise-free transformation');
+    assert.ok(exact.maxAbsDiff <= 1e-3, `exact maxAbsDiff ${exact.maxAbsDiff}`);
     const exactNet = loadNetwork(path.join(realRoot, exactOut));
     const differs = Object.keys(saved.weights).filter((k) => saved.weights[k].data.some((v, i) => v !== exactNet.weights[k].data[i]));
     assert.ok(differs.length > 0, 'noise changed some weights');

@@ -41,6 +41,12 @@ import { FunctionNotPreservedError, StoreFileError } from './errors';
 /** Images in a search's probe; a transform uses PROBE_BATCH of them, chosen by its seed. */
 export const PROBE_IMAGES = 256;
 export const PROBE_BATCH = 32;
+/**
+ * Images of the noise-free preservation check when the search adds noise: the check only has to show that the exact
+ * transformation computes the parent's function (on any images), so it runs on a few; the saved child's BatchNorm
+ * statistics still come from PROBE_BATCH images. Forward passes are most of a transform's time.
+ */
+export const CHECK_BATCH = 8;
 
 export const ProbeMetaSchema = z
   .object({
@@ -205,12 +211,13 @@ export async function transformCandidateTask(raw: unknown): Promise<TransformOut
   const x = new Float32Array(n * per);
   rows.forEach((r, i) => x.set(probe.images.subarray(r * per, (r + 1) * per), i * per));
   const batch = tf.tensor4d(x, [n, h, w, c]);
+  const checkBatch = tf.tidy(() => batch.slice([0, 0, 0, 0], [Math.min(CHECK_BATCH, n), h, w, c]));
   try {
-    const apply = (transform: typeof input.transform) =>
+    const apply = (transform: typeof input.transform, images: tf.Tensor4D) =>
       applyActions(parent.arch, parent.weights, input.actions, {
         space: input.space,
         rng: Rng.fromSeed(input.seed),
-        batch,
+        batch: images,
         wider: transform.wider,
         deeper: transform.deeper,
         bnEpsilon: parent.modelOptions.bnEpsilon,
@@ -218,16 +225,18 @@ export async function transformCandidateTask(raw: unknown): Promise<TransformOut
     // The authors' symmetry-breaking noise changes the function by design, so preservation is checked on the same
     // transformation without noise (same seed, same split); the saved child is the configured, noisy one.
     const noisy = input.transform.wider.noise > 0 || input.transform.deeper.noise > 0;
-    const exact = apply({ wider: { ...input.transform.wider, noise: 0 }, deeper: { ...input.transform.deeper, noise: 0 } });
-    const maxAbsDiff = verifyPreservation(parent, exact, batch, parent.modelOptions);
+    const checkImages = noisy ? checkBatch : batch;
+    const exact = apply({ wider: { ...input.transform.wider, noise: 0 }, deeper: { ...input.transform.deeper, noise: 0 } }, checkImages);
+    const maxAbsDiff = verifyPreservation(parent, exact, checkImages, parent.modelOptions);
     if (!(maxAbsDiff <= input.tolerance)) {
       throw new FunctionNotPreservedError(`${input.name}: the transformed network (without noise) differs from its parent by ${maxAbsDiff} (> ${input.tolerance}) in its logits`);
     }
-    const child = noisy ? apply(input.transform) : exact;
+    const child = noisy ? apply(input.transform, batch) : exact;
     await saveNetwork(output, child.arch, child.weights, { parent: input.start, actions: input.actions, maxAbsDiff, transform: input.transform }, { model: parent.modelOptions });
     return { network: networkRef(root, input.name, output), maxAbsDiff };
   } finally {
     batch.dispose();
+    checkBatch.dispose();
   }
 }
 
