@@ -60,13 +60,18 @@ test('(a) a tiny real search completes; the result lists every candidate, the po
   assert.equal(typeof saved.final[0].network.accuracy, 'number');
 
   // (d) every run of the search (it continues as new per stage) replays without a determinism error.
+  assert.ok((await replayAll(name)) >= 2, 'a run per stage');
+});
+
+/** Replays every run of a search's workflow id with the current workflow code; returns how many runs there were. */
+async function replayAll(workflowId: string): Promise<number> {
   const histories = [];
-  for await (const wf of env.client.workflow.list({ query: `WorkflowId = "${name}"` })) {
+  for await (const wf of env.client.workflow.list({ query: `WorkflowId = "${workflowId}"` })) {
     histories.push({ workflowId: wf.workflowId, history: await env.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory() });
   }
-  assert.ok(histories.length >= 2, `expected a run per stage, got ${histories.length}`);
   for (const h of histories) await Worker.runReplayHistory({ workflowsPath: require.resolve('../../src/workflows') }, h.history, h.workflowId);
-});
+  return histories.length;
+}
 
 test('(e) a bad config fails before anything starts, naming every bad field', async () => {
   const name = `bad-${Date.now()}`;
@@ -175,4 +180,6 @@ test('a candidate whose checkpoint is corrupt on disk is recorded as failed (rew
   const report = await writeReport({ searchId: name, runs: root });
   const html = fs.readFileSync(report.html, 'utf8');
   assert.match(html, /s1-e000-c00[\s\S]*?<b>failed<\/b> in checkpoint: CheckpointCorrupt/);
+  // The failure path replays deterministically too.
+  assert.ok((await replayAll(name)) >= 1);
 });
