@@ -82,8 +82,8 @@ async function trainedNormalization(meta: CheckpointMeta): Promise<z.infer<typeo
   return splits.normalization;
 }
 
-/** Save a tfjs model as model.json + weights.bin in `dir` (the standard Layers format, one weights file). */
-async function saveLayersModel(model: tf.LayersModel, dir: string): Promise<void> {
+/** Save a tfjs model as model.json + weights.bin in `dir` (the standard Layers format, one weights file; loadable with plain tf.loadLayersModel). */
+export async function saveLayersModel(model: tf.LayersModel, dir: string): Promise<void> {
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
       const data = artifacts.weightData;
