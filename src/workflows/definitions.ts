@@ -20,6 +20,8 @@ export interface SearchProgress {
   episode: number;
   /** Networks evaluated so far in this stage and in all stages; what is planned. */
   evaluatedInStage: number;
+  /** Of those, candidates that failed for good (recorded with reward 0; the search went on). */
+  failedInStage: number;
   plannedInStage: number;
   evaluatedTotal: number;
   plannedTotal: number;

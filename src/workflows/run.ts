@@ -119,6 +119,7 @@ export function installHandlers(run: Run): void {
       stages: config.stages.length,
       episode: state?.episode ?? 0,
       evaluatedInStage: inStage,
+      failedInStage: state?.candidates.filter((c) => c.failed).length ?? 0,
       plannedInStage: run.budgets[Math.min(stageIdx, run.budgets.length - 1)],
       evaluatedTotal: (state?.evaluatedBefore ?? 0) + inStage,
       plannedTotal: run.budgets.reduce((a, b) => a + b, 0),

@@ -155,7 +155,13 @@ test('a candidate whose checkpoint is corrupt on disk is recorded as failed (rew
   fs.writeFileSync(path.join(init, 'weights.bin'), Buffer.alloc(3));
 
   const { handle } = await startOrAttachSearch(env.client, cfg);
-  const result = await withWorkers(name, () => handle.result());
+  const result = await withWorkers(name, async () => {
+    const r = await handle.result();
+    const progress = await handle.query(progressQuery);
+    assert.equal(progress.phase, 'done');
+    assert.ok(progress.failedInStage >= 1, `progress counts the failure: ${progress.failedInStage}`);
+    return r;
+  });
   const saved = readSearchResult(path.resolve(root, result.resultFile));
   assert.equal(saved.candidates.length, 4, 'every planned candidate has a record');
   const failed = saved.candidates.find((c) => c.name === 's1-e000-c00');
