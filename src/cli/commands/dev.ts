@@ -7,7 +7,7 @@ import { startOrReuseDevServer, type DevServer } from '../../dev/server';
 import { checkSameConfig, startOrAttachSearch } from '../../search/client';
 import { RunLayout } from '../../store/layout';
 import { readSearchResult } from '../../store/result';
-import { runDirFor, storageRoot } from '../../store/root';
+import { inStore, runDirFor, storageRoot } from '../../store/root';
 import { type TemporalTarget, connectClient, connectWorker, temporalTarget } from '../../temporal/connection';
 import { ensureSearchAttributes } from '../../temporal/search-attributes';
 import { installCompactLogging } from '../../temporal/logging';
@@ -150,8 +150,9 @@ async function dev(flags: DevFlags): Promise<number> {
         }
         view.stop();
         check();
-        const summary = await handle.result();
-        console.log(printResult(readSearchResult(summary.resultFile), summary.resultFile));
+        // The workflow names the result relative to the run-store root (each host resolves it on its own mount).
+        const file = inStore(storageRoot(config.storage.root), (await handle.result()).resultFile);
+        console.log(printResult(readSearchResult(file), file));
         console.log(`report: eas report ${config.name} --runs ${storageRoot(config.storage.root)}`);
         return 0;
       } finally {
