@@ -251,3 +251,27 @@ test('invalid actions fail with errors naming the problem', () => {
   assert.throws(() => applyDenseActionToNet(net, { type: 'deeper', block: 0, position: 2 }, space), /position 2 does not exist/);
   assert.equal(toDenseNotation(applyDenseActionToNet(net, { type: 'wider', layers: ['L1'] }, space)), 'C(8,3), D(64,44:160), SM(5)');
 });
+
+test('eas check-transform --space densenet --json prints {"trials":N,"maxAbsDiff":x}', async () => {
+  const { main } = await import('../src/cli/main');
+  const run = async (args: string[]) => {
+    const lines: string[] = [];
+    const log = console.log;
+    const saved = process.exitCode;
+    console.log = (...a: unknown[]) => void lines.push(a.join(' '));
+    try {
+      return { code: await main(['node', 'eas', 'check-transform', ...args]), lines };
+    } finally {
+      console.log = log;
+      process.exitCode = saved;
+    }
+  };
+  const ok = await run(['--space', 'densenet', '--trials', '4', '--seed', '3', '--json']);
+  assert.equal(ok.code, 0);
+  const parsed = JSON.parse(ok.lines[0]);
+  assert.deepEqual(Object.keys(parsed), ['trials', 'maxAbsDiff']);
+  assert.ok(parsed.maxAbsDiff > 0 && parsed.maxAbsDiff <= 1e-4);
+  const strict = await run(['--space', 'densenet', '--trials', '4', '--seed', '3', '--json', '--tolerance', '1e-12']);
+  assert.equal(strict.code, 1);
+  assert.deepEqual(JSON.parse(strict.lines[0]), parsed, 'same seed, same result');
+});

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import { initBackend } from '../../backend';
+import { runDenseTransformChecks } from '../../densenet/check';
 import { runTransformChecks } from '../../transform/check';
 
 function intArg(name: string, min: number) {
@@ -25,16 +26,26 @@ export function register(program: Command): void {
     .option('--seed <s>', 'base seed (trial i depends only on seed and i)', intArg('seed', -0x80000000), 0)
     .option('--tolerance <t>', 'largest acceptable max |Δlogits|', positiveNumber, 1e-4)
     .option('--batch <n>', 'images per verification batch', intArg('batch', 1), 4)
+    .addOption(new Option('--space <space>', 'architecture space: plain CNNs or DenseNet-BC').choices(['plain', 'densenet']).default('plain'))
     .option('--json', 'print exactly {"trials":N,"maxAbsDiff":x}')
     .option('-v, --verbose', 'print every trial')
-    .action(async (opts: { trials: number; seed: number; tolerance: number; batch: number; json?: boolean; verbose?: boolean }) => {
+    .action(async (opts: { space: 'plain' | 'densenet'; trials: number; seed: number; tolerance: number; batch: number; json?: boolean; verbose?: boolean }) => {
       await initBackend({ log: opts.json ? () => {} : undefined });
-      const summary = runTransformChecks({
-        trials: opts.trials,
-        seed: opts.seed,
-        batchSize: opts.batch,
-        onTrial: opts.verbose && !opts.json ? (r) => console.log(`trial ${r.trial}: ${r.maxAbsDiff.toExponential(2)}  ${r.arch}  →  ${r.child}`) : undefined,
-      });
+      const verbose = opts.verbose && !opts.json;
+      const summary =
+        opts.space === 'densenet'
+          ? runDenseTransformChecks({
+              trials: opts.trials,
+              seed: opts.seed,
+              batchSize: opts.batch,
+              onTrial: verbose ? (r) => console.log(`trial ${r.trial}: ${r.maxAbsDiff.toExponential(2)}  ${r.net}  →  ${r.child}`) : undefined,
+            })
+          : runTransformChecks({
+              trials: opts.trials,
+              seed: opts.seed,
+              batchSize: opts.batch,
+              onTrial: verbose ? (r) => console.log(`trial ${r.trial}: ${r.maxAbsDiff.toExponential(2)}  ${r.arch}  →  ${r.child}`) : undefined,
+            });
       const ok = summary.maxAbsDiff <= opts.tolerance;
       if (opts.json) {
         console.log(JSON.stringify({ trials: summary.trials, maxAbsDiff: summary.maxAbsDiff }));
@@ -42,7 +53,7 @@ export function register(program: Command): void {
         console.log(`${summary.trials} trials, max |Δlogits| = ${summary.maxAbsDiff.toExponential(3)} (tolerance ${opts.tolerance}): ${ok ? 'OK' : 'FAILED'}`);
         if (summary.worst) {
           const w = summary.worst;
-          console.log(`worst: trial ${w.trial} on ${w.input.join('×')}: ${w.arch}`);
+          console.log(`worst: trial ${w.trial} on ${w.input.join('×')}: ${'arch' in w ? w.arch : w.net}`);
           console.log(`  actions: ${JSON.stringify(w.actions)}`);
           console.log(`  child:   ${w.child}`);
         }
