@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { paramCount } from '../arch';
 import { initBackend } from '../backend';
-import { CHECKPOINT_FILES, loadNetwork, saveNetwork } from '../checkpoint';
+import { CHECKPOINT_FILES } from '../checkpoint';
+import { anyParamCount, loadAnyNetwork, saveAnyNetwork } from '../densenet/network';
 import { DatasetNameSchema, loadSplits, SyntheticSpecSchema, type DatasetSplits } from '../data';
 import { BadInputError } from './errors';
 import { EpochRecordSchema, latestEpochCheckpoint, loadEpochCheckpoint, removeStaleTemporaries } from './checkpoint';
@@ -135,9 +135,9 @@ async function loadData(spec: TrainJobSpec): Promise<DatasetSplits> {
   }
 }
 
-function loadStart(dir: string): ReturnType<typeof loadNetwork> {
+function loadStart(dir: string): ReturnType<typeof loadAnyNetwork> {
   try {
-    return loadNetwork(dir);
+    return loadAnyNetwork(dir);
   } catch (err) {
     throw new BadInputError(`network: ${(err as Error).message}`, { cause: err });
   }
@@ -201,14 +201,14 @@ export async function executeTrainJob(specInput: TrainJobSpecInput | TrainJobSpe
     epochsRun: outcome.epochsRun,
     ...(resumeDir ? { resumedFrom: resumeDir } : {}),
     output: spec.output,
-    params: paramCount(arch),
+    params: anyParamCount(arch),
     trainImages: data.train.count,
     evalImages: data.eval.count,
     backend: backend.name,
     seconds: outcome.history.reduce((s, h) => s + h.seconds, 0),
   };
   const meta = { trainResult: TrainResultSchema.parse(result), startedFrom: spec.network, seed: spec.seed, dataset: spec.dataset, recipe: spec.recipe };
-  const publishedNow = await saveNetwork(spec.output, arch, outcome.weights, meta, { model: modelOptionsFor(spec.recipe) });
+  const publishedNow = await saveAnyNetwork(spec.output, arch, outcome.weights, meta, { model: modelOptionsFor(spec.recipe) });
   // Another attempt may have published first; its result stands (same seed and inputs, same weights).
   return publishedNow ? result : readPublishedResult(spec.output)!;
 }
