@@ -7,3 +7,5 @@ export * from './checkpoint';
 export * from './actions';
 export * from './transform';
 export * from './check';
+export * from './network';
+export * from './controller';
