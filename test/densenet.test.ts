@@ -275,3 +275,19 @@ test('eas check-transform --space densenet --json prints {"trials":N,"maxAbsDiff
   assert.equal(strict.code, 1);
   assert.deepEqual(JSON.parse(strict.lines[0]), parsed, 'same seed, same result');
 });
+
+test('either-space helpers dispatch on the network: notation, key, parameters, schema', async () => {
+  const { AnyNetSchema, anyCanonicalKey, anyNotation, anyParamCount, isDenseNet } = await import('../src/densenet/network');
+  const { parseNotation, paramCount } = await import('../src/arch');
+  const plain = parseNotation('C(16,3,1), P(2,2,MAX), FC(64), SM(10)', [28, 28, 1]);
+  const dense = parseDenseNotation('C(8,3), D(4*2), SM(10)', [28, 28, 1]);
+  assert.equal(isDenseNet(plain), false);
+  assert.equal(isDenseNet(dense), true);
+  assert.equal(anyNotation(plain), 'C(16,3,1), P(2,2,MAX), FC(64), SM(10)');
+  assert.equal(anyNotation(dense), 'C(8,3), D(4*2), SM(10)');
+  assert.equal(anyParamCount(plain), paramCount(plain));
+  assert.equal(anyParamCount(dense), denseParamCount(dense));
+  assert.notEqual(anyCanonicalKey(dense), anyCanonicalKey(parseDenseNotation('C(8,3), D(4,6), SM(10)', [28, 28, 1])));
+  assert.deepEqual(AnyNetSchema.parse(JSON.parse(JSON.stringify(dense))), dense);
+  assert.deepEqual(AnyNetSchema.parse(JSON.parse(JSON.stringify(plain))), plain);
+});

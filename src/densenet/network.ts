@@ -1,12 +1,13 @@
 import type * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { type Arch, ArchSchema, paramCount } from '../arch';
+import { type Arch, ArchSchema, canonicalKey, paramCount, toNotation } from '../arch';
 import { type LoadedNetwork, type NetworkMeta, type SaveOptions, loadNetwork, saveNetwork } from '../checkpoint/network';
 import { type ModelOptions, buildModel, extractWeights, weightLocations } from '../nn/model';
 import type { Weights } from '../nn/weights';
-import { denseParamCount } from './analysis';
+import { denseCanonicalKey, denseParamCount } from './analysis';
 import { isDenseCheckpoint, loadDenseNetwork, saveDenseNetwork } from './checkpoint';
 import { buildDenseModel, extractDenseWeights } from './model';
+import { toDenseNotation } from './notation';
 import { type DenseNet, DenseNetSchema } from './schema';
 import { denseWeightSpecs } from './weights';
 
@@ -34,6 +35,9 @@ export function anyWeightLocations(net: AnyNet): Map<string, { layer: string; in
 }
 
 export const anyParamCount = (net: AnyNet): number => (isDenseNet(net) ? denseParamCount(net) : paramCount(net));
+/** The space's notation (the paper's for plain nets, src/densenet/notation.ts for DenseNets). */
+export const anyNotation = (net: AnyNet): string => (isDenseNet(net) ? toDenseNotation(net) : toNotation(net));
+export const anyCanonicalKey = (net: AnyNet): string => (isDenseNet(net) ? denseCanonicalKey(net) : canonicalKey(net));
 
 export function saveAnyNetwork(dir: string, net: AnyNet, weights: Weights, meta: NetworkMeta = {}, opts: SaveOptions = {}): Promise<boolean> {
   return isDenseNet(net) ? saveDenseNetwork(dir, net, weights, meta, opts) : saveNetwork(dir, net, weights, meta, opts);

@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import type { NetworkRef } from '../activities/contract';
-import { canonicalKey, paramCount, toNotation } from '../arch';
-import { CHECKPOINT_FILES, loadNetwork } from '../checkpoint';
+import { CHECKPOINT_FILES } from '../checkpoint';
+import { anyCanonicalKey, anyNotation, anyParamCount, loadAnyNetwork } from '../densenet/network';
 import { DatasetConfigSchema, TrainResultSchema } from '../train/job';
 import { replaceDirAtomic } from '../report/output';
 import { type RunView, RunStoreError, loadRunView, locateRun, resolveNetworkDir, resolveStorageRoot } from '../report/runview';
@@ -133,7 +133,7 @@ export async function exportNetworks(opts: ExportOptions): Promise<ExportOutput>
   await replaceDirAtomic(out, EXPORT_MARKER, (tmp) => {
     chosen.forEach((c, i) => {
       const src = resolveNetworkDir(view, c.network.dir);
-      const { arch } = loadNetwork(src); // validates model.json, weights.bin and arch.json together
+      const { arch } = loadAnyNetwork(src); // validates model.json, weights.bin and arch.json together
       const meta = readMeta(src);
       const tr = meta.trainResult;
       const metric = tr.mode === 'final' ? 'test' : 'validation';
@@ -149,16 +149,16 @@ export async function exportNetworks(opts: ExportOptions): Promise<ExportOutput>
       fs.copyFileSync(path.join(src, CHECKPOINT_FILES.model), path.join(dest, 'model.json'));
       fs.copyFileSync(path.join(src, CHECKPOINT_FILES.weights), path.join(dest, 'weights.bin'));
       fs.writeFileSync(path.join(dest, 'arch.json'), JSON.stringify(arch, null, 2) + '\n');
-      fs.writeFileSync(path.join(dest, 'notation.txt'), toNotation(arch) + '\n');
+      fs.writeFileSync(path.join(dest, 'notation.txt'), anyNotation(arch) + '\n');
       fs.writeFileSync(path.join(dest, 'history.json'), JSON.stringify({ mode: tr.mode, epochs: tr.epochs, history: tr.history, recipe: meta.recipe ?? null }, null, 2) + '\n');
       const record: ExportedNetwork = ExportedNetworkSchema.parse({
         rank,
         name: c.network.name,
         from: c.from,
         dir: dirName,
-        notation: toNotation(arch),
-        key: canonicalKey(arch),
-        params: paramCount(arch),
+        notation: anyNotation(arch),
+        key: anyCanonicalKey(arch),
+        params: anyParamCount(arch),
         metric,
         accuracy,
         evaluation: { mode: tr.mode, split: metric, images: tr.evalImages, dataset: meta.dataset },
