@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadSplits, type DatasetSplits } from '../src/data';
-import { initDenseWeights, loadDenseNetwork, parseDenseNotation, saveDenseNetwork } from '../src/densenet';
+import { CHECK_DENSE_SPACE, applyDenseActions, initDenseWeights, loadDenseNetwork, parseDenseNotation, saveDenseNetwork } from '../src/densenet';
+import type { Weights } from '../src/nn';
 import { loadAnyNetwork } from '../src/densenet/network';
 import { listEpochCheckpoints, loadEpochCheckpoint } from '../src/train/checkpoint';
 import { executeTrainJob } from '../src/train/job';
@@ -63,4 +64,24 @@ test('a training job starts from a DenseNet checkpoint and publishes a DenseNet 
   assert.deepEqual(loadAnyNetwork(path.join(root, 'out')).arch, net);
   assert.deepEqual((out.meta as { trainResult: { valAcc: number } }).trainResult.valAcc, result.valAcc);
   fs.rmSync(root, { recursive: true });
+});
+
+test('random splits break the symmetry of widened replicas under SGD; equal splits (Eq. 3) keep them identical', async () => {
+  const recipe = TrainingRecipeSchema.parse({ batchSize: 32, learningRate: 0.1 });
+  const weights = initial();
+  const gap = async (split: 'equal' | 'random') => {
+    const child = applyDenseActions(net, weights, [{ type: 'wider', layers: ['L0'] }], CHECK_DENSE_SPACE, Rng.fromSeed(8), { split });
+    const col = (w: Weights, j: number) => {
+      const k = w['L0_conv2/kernel'].data;
+      return Array.from({ length: k.length / 6 }, (_, o) => k[o * 6 + j]);
+    };
+    const u = [0, 1, 2, 3].find((v) => col(child.weights, v).every((a, i) => a === col(child.weights, 4)[i]));
+    assert.ok(u !== undefined, 'filter 4 replicates an old filter');
+    const out = await trainNetwork({ arch: child.net, weights: child.weights, train: data.train, epochs: 1, recipe, seed: 2 });
+    const a = col(out.weights, 4);
+    const b = col(out.weights, u);
+    return Math.max(...a.map((v, i) => Math.abs(v - b[i])));
+  };
+  assert.ok((await gap('equal')) < 1e-6, 'equal split: replicas get equal gradients');
+  assert.ok((await gap('random')) > 1e-3, 'random split: replicas diverge');
 });
