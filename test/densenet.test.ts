@@ -75,6 +75,8 @@ test('the parameter count equals the trainable weights of the built tfjs model; 
     assert.equal(trainable, denseParamCount(net));
     assert.equal(trainable, 769162);
     assert.ok(model.layers.some((l) => l.getClassName() === 'Concatenate'));
+    // The authors' DenseNet BatchNorm decay (0.9) unless the options say otherwise.
+    assert.equal(model.getLayer('final_bn').getConfig().momentum, 0.9);
   } finally {
     model.dispose();
   }
