@@ -2,11 +2,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import type { NetworkRef } from '../activities/contract';
-import { canonicalKey, paramCount, toNotation } from '../arch';
 import * as tf from '@tensorflow/tfjs';
-import { CHECKPOINT_FILES, loadNetwork } from '../checkpoint';
+import { CHECKPOINT_FILES } from '../checkpoint';
+import { anyCanonicalKey, anyNotation, anyParamCount, buildAnyInferenceModel, loadAnyNetwork } from '../densenet/network';
 import { loadSplits } from '../data/protocol';
-import { buildInferenceModel } from '../nn/model';
 import { TrainDatasetSchema, TrainResultSchema } from '../train/job';
 import { replaceDirAtomic } from '../report/output';
 import { type RunView, RunStoreError, loadRunView, locateRun, resolveNetworkDir, resolveStorageRoot } from '../report/runview';
@@ -168,7 +167,7 @@ export async function exportNetworks(opts: ExportOptions): Promise<ExportOutput>
   await replaceDirAtomic(out, EXPORT_MARKER, async (tmp) => {
     for (const [i, c] of chosen.entries()) {
       const src = resolveNetworkDir(view, c.network.dir);
-      const { arch, weights, modelOptions } = loadNetwork(src); // validates model.json, weights.bin and arch.json together
+      const { arch, weights, modelOptions } = loadAnyNetwork(src); // validates model.json, weights.bin and arch.json together
       const meta = readMeta(src);
       const tr = meta.trainResult;
       const metric = tr.mode === 'final' ? 'test' : 'validation';
@@ -182,23 +181,23 @@ export async function exportNetworks(opts: ExportOptions): Promise<ExportOutput>
       const dirName = `${rank}-${c.network.name}`;
       const dest = path.join(tmp, dirName);
       fs.mkdirSync(dest);
-      const model = buildInferenceModel(arch, weights, normalization, { bnEpsilon: modelOptions.bnEpsilon });
+      const model = buildAnyInferenceModel(arch, weights, normalization, { bnEpsilon: modelOptions.bnEpsilon });
       try {
         await saveLayersModel(model, dest);
       } finally {
         model.dispose();
       }
       fs.writeFileSync(path.join(dest, 'arch.json'), JSON.stringify(arch, null, 2) + '\n');
-      fs.writeFileSync(path.join(dest, 'notation.txt'), toNotation(arch) + '\n');
+      fs.writeFileSync(path.join(dest, 'notation.txt'), anyNotation(arch) + '\n');
       fs.writeFileSync(path.join(dest, 'history.json'), JSON.stringify({ mode: tr.mode, epochs: tr.epochs, history: tr.history, recipe: meta.recipe ?? null }, null, 2) + '\n');
       const record: ExportedNetwork = ExportedNetworkSchema.parse({
         rank,
         name: c.network.name,
         from: c.from,
         dir: dirName,
-        notation: toNotation(arch),
-        key: canonicalKey(arch),
-        params: paramCount(arch),
+        notation: anyNotation(arch),
+        key: anyCanonicalKey(arch),
+        params: anyParamCount(arch),
         input: { pixels: 'raw 0-255', normalization: { mean: normalization.mean, std: normalization.std } },
         metric,
         accuracy,

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { type Arch, ArchSchema } from '../arch';
+import { type AnyNet, AnyNetSchema } from '../densenet/network';
 import type { Weights } from '../nn';
 import { publishDirAtomic } from '../util/atomic';
 import { BadInputError } from './errors';
@@ -49,7 +49,7 @@ export const EpochCheckpointStateSchema = z
     step: z.number().int().nonnegative(),
     stepsPerEpoch: z.number().int().positive(),
     seed: z.number().int(),
-    arch: ArchSchema,
+    arch: AnyNetSchema,
     recipe: TrainingRecipeSchema,
     /** Serialised Rng states: epoch order and augmentation (dropout seeds derive from seed and step). */
     rng: z.object({ order: z.array(z.number()), augment: z.array(z.number()) }).strict(),
@@ -183,7 +183,7 @@ export function removeStaleTemporaries(workDir: string): string[] {
 }
 
 /** The architecture and recipe a checkpoint was written for must be those of the run resuming from it. */
-export function checkResumable(ckpt: EpochCheckpoint, run: { arch: Arch; epochs: number; seed: number; recipe: unknown; stepsPerEpoch: number }): void {
+export function checkResumable(ckpt: EpochCheckpoint, run: { arch: AnyNet; epochs: number; seed: number; recipe: unknown; stepsPerEpoch: number }): void {
   const s = ckpt.state;
   const problems: string[] = [];
   if (JSON.stringify(s.arch) !== JSON.stringify(run.arch)) problems.push('the architecture differs');

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Arch } from '../arch';
+import { type AnyNet, anyWeightLocations, buildAnyModel, extractAnyWeights } from '../densenet/network';
 import { batchIndices } from '../data/split';
 import type { Rng as RngType } from '../util/rng';
 import { Rng } from '../util/rng';
 import { deriveSeed } from '../util/seed';
-import { buildModel, extractWeights, weightLocations, type ModelOptions, type Weights } from '../nn';
+import type { ModelOptions, Weights } from '../nn';
 import { checkResumable, type EpochCheckpoint, type EpochRecord, saveEpochCheckpoint } from './checkpoint';
 import { DivergedError, TrainAbortedError } from './errors';
 import type { TrainingRecipe } from './recipe';
@@ -36,7 +36,8 @@ export interface BatchReport {
 }
 
 export interface TrainLoopOptions {
-  arch: Arch;
+  /** A plain CNN or a DenseNet (AnyNet). */
+  arch: AnyNet;
   /** Starting weights; ignored when `resume` is given (the checkpoint holds the weights). */
   weights: Weights;
   train: TrainSplit;
@@ -77,9 +78,9 @@ interface TrainableVariable {
  * position in the gradient list, so this order is also the order of the saved accumulators.
  * L2 weight decay applies to conv/fc/classifier kernels only, not to BatchNorm gamma/beta or the classifier bias.
  */
-function trainableVariables(model: tf.LayersModel, arch: Arch): TrainableVariable[] {
+function trainableVariables(model: tf.LayersModel, arch: AnyNet): TrainableVariable[] {
   const out: TrainableVariable[] = [];
-  for (const [name, loc] of weightLocations(arch)) {
+  for (const [name, loc] of anyWeightLocations(arch)) {
     const lv = model.getLayer(loc.layer).weights[loc.index];
     if (!lv.trainable) continue;
     out.push({ name, variable: lv.read() as tf.Variable, decay: name.endsWith('/kernel') });
@@ -192,7 +193,7 @@ export async function trainNetwork(opts: TrainLoopOptions): Promise<TrainOutcome
     weights = opts.resume.weights;
   }
 
-  const model = buildModel(arch, weights, modelOptionsFor(recipe));
+  const model = buildAnyModel(arch, weights, modelOptionsFor(recipe));
   const optimizer = createOptimizer(recipe);
   const decay = tf.scalar(recipe.weightDecay);
   try {
@@ -259,7 +260,7 @@ export async function trainNetwork(opts: TrainLoopOptions): Promise<TrainOutcome
           rng: { order: orderRng.state(), augment: augmentRng.state() },
           optimizerIterations: iterations,
           history,
-          weights: extractWeights(model, arch),
+          weights: extractAnyWeights(model, arch),
           momentum,
         });
       }
@@ -268,7 +269,7 @@ export async function trainNetwork(opts: TrainLoopOptions): Promise<TrainOutcome
 
     const last = history.at(-1);
     return {
-      weights: extractWeights(model, arch),
+      weights: extractAnyWeights(model, arch),
       history,
       epochsRun: epochs - startEpoch,
       loss: last?.loss ?? NaN,

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { initBackend } from '../../backend';
+import { runDenseTransformChecks } from '../../densenet/check';
 import { type CheckTransform, EXACT_TRANSFORM, SEARCH_TRANSFORM, runTransformChecks } from '../../transform/check';
 
 /**
@@ -43,16 +44,34 @@ export function register(program: Command): void {
         .choices(Object.keys(MODES))
         .default('exact'),
     )
+    .addOption(new Option('--space <space>', 'architecture space: plain CNNs or DenseNet-BC (random splits, exact)').choices(['plain', 'densenet']).default('plain'))
     .option('--json', 'print exactly {"trials":N,"maxAbsDiff":x} for the chosen --transform mode')
     .option('-v, --verbose', 'print every trial')
-    .action(async (opts: { trials: number; seed: number; tolerance: number; batch: number; transform: Mode; json?: boolean; verbose?: boolean }) => {
+    .action(async (opts: { space: 'plain' | 'densenet'; trials: number; seed: number; tolerance: number; batch: number; transform: Mode; json?: boolean; verbose?: boolean }) => {
       await initBackend({ log: opts.json ? () => {} : undefined });
+      const verbose = opts.verbose && !opts.json;
+      if (opts.space === 'densenet') {
+        const summary = runDenseTransformChecks({
+          trials: opts.trials,
+          seed: opts.seed,
+          batchSize: opts.batch,
+          onTrial: verbose ? (r) => console.log(`trial ${r.trial}: ${r.maxAbsDiff.toExponential(2)}  ${r.net}  →  ${r.child}`) : undefined,
+        });
+        const ok = summary.maxAbsDiff <= opts.tolerance;
+        if (opts.json) console.log(JSON.stringify({ trials: summary.trials, maxAbsDiff: summary.maxAbsDiff }));
+        else {
+          console.log(`${summary.trials} DenseNet trials, max |Δlogits| = ${summary.maxAbsDiff.toExponential(3)} (tolerance ${opts.tolerance}): ${ok ? 'OK' : 'FAILED'}`);
+          if (summary.worst) console.log(`worst: trial ${summary.worst.trial}: ${summary.worst.net}  →  ${summary.worst.child}`);
+        }
+        if (!ok) process.exitCode = 1;
+        return;
+      }
       const summary = runTransformChecks({
         trials: opts.trials,
         seed: opts.seed,
         batchSize: opts.batch,
         transform: MODES[opts.transform],
-        onTrial: opts.verbose && !opts.json ? (r) => console.log(`trial ${r.trial}: ${r.maxAbsDiff.toExponential(2)}  ${r.arch}  →  ${r.child}`) : undefined,
+        onTrial: verbose ? (r) => console.log(`trial ${r.trial}: ${r.maxAbsDiff.toExponential(2)}  ${r.arch}  →  ${r.child}`) : undefined,
       });
       const ok = summary.maxAbsDiff <= opts.tolerance;
       if (opts.json) {

@@ -6,6 +6,7 @@ import { INPUT_SHAPES, type InputShape, parseNotation, toNotation } from '../../
 import { initBackend } from '../../backend';
 import { saveNetwork } from '../../checkpoint';
 import { DatasetNameSchema, type DatasetName } from '../../data';
+import { initDenseWeights, isDenseNotation, parseDenseNotation, saveDenseNetwork, toDenseNotation } from '../../densenet';
 import { initWeights } from '../../nn';
 import { Rng } from '../../util/rng';
 import { deriveSeed } from '../../util/seed';
@@ -66,13 +67,23 @@ const pct = (x: number | null | undefined): string => (x === null || x === undef
 async function startingNetwork(net: string, dataset: DatasetName, runDir: string, seed: number): Promise<string> {
   if (fs.existsSync(net) && fs.statSync(net).isDirectory()) return net;
   const input: InputShape = dataset === 'synthetic' ? [32, 32, 3] : [...INPUT_SHAPES[dataset]];
+  const dir = path.join(runDir, 'initial');
+  if (isDenseNotation(net)) {
+    let dense;
+    try {
+      dense = parseDenseNotation(net, input);
+    } catch (err) {
+      throw new Error(`--net: "${net}" is not a valid DenseNet notation (${(err as Error).message})`, { cause: err });
+    }
+    await saveDenseNetwork(dir, dense, initDenseWeights(dense, Rng.fromSeed(deriveSeed(seed, 'init'))), { notation: toDenseNotation(dense), initSeed: seed });
+    return dir;
+  }
   let arch;
   try {
     arch = parseNotation(net, input);
   } catch (err) {
     throw new Error(`--net: "${net}" is neither a network checkpoint directory nor a valid notation (${(err as Error).message})`, { cause: err });
   }
-  const dir = path.join(runDir, 'initial');
   await saveNetwork(dir, arch, initWeights(arch, Rng.fromSeed(deriveSeed(seed, 'init'))), { notation: toNotation(arch), initSeed: seed });
   return dir;
 }
@@ -81,7 +92,7 @@ export function register(program: Command): void {
   program
     .command('train')
     .description('train one network (checkpoint dir or notation) on a dataset with the paper recipe, checkpointing every epoch')
-    .requiredOption('--net <dir|notation>', 'network checkpoint directory, or notation such as "C(16,3,1), P(2,2,MAX), FC(64), SM(10)"')
+    .requiredOption('--net <dir|notation>', 'network checkpoint directory, or notation such as "C(16,3,1), P(2,2,MAX), FC(64), SM(10)" or a DenseNet-BC "C(24,3), D(12*6), T(48), D(12*6), SM(10)"')
     .requiredOption('--dataset <name>', `dataset: ${DatasetNameSchema.options.join(', ')}`)
     .requiredOption('--epochs <n>', 'epochs to train', intArg('epochs', 1))
     .option('--data-dir <dir>', 'where datasets live (default: the data module’s default and system locations)')

@@ -1,0 +1,135 @@
+import * as tf from '@tensorflow/tfjs';
+import { DEFAULT_BN_EPSILON, INPUT_NORMALIZATION_EPSILON, INPUT_NORMALIZATION_LAYER, type ModelOptions, ModelOptionsSchema } from '../nn/model';
+import type { Weights } from '../nn/weights';
+import { WeightsError } from '../nn/weights';
+import type { DenseNet } from './schema';
+import { denseNames, denseWeightSpecs, tBn, tConv, tPool, tRelu, validateDenseWeights } from './weights';
+
+type Sym = tf.SymbolicTensor;
+
+/**
+ * BatchNorm moving-average momentum of DenseNets unless the options set one: 0.9, the authors' DenseNet setting
+ * (han-cai/EAS, DenseNetConfig.set_standard_dense_net: bn_decay=0.9, with moving statistics at test time). The plain
+ * nets' 0.99 leaves a DenseNet's many BatchNorms far from their data after short trainings (test accuracy lags).
+ */
+export const DENSE_BN_MOMENTUM = 0.9;
+
+/**
+ * The functional graph of a DenseNet-BC. Dense layers concatenate their output to their input (Concatenate on the
+ * channel axis), so the model is a DAG, saved and reloaded as a standard TF.js Layers functional model.
+ * Dropout is applied after each conv of a dense layer and transition when `opts.dropout.conv` is set (DenseNet's
+ * recipe without augmentation); the paper's C10+ runs use none.
+ */
+function buildGraph(net: DenseNet, opts: ModelOptions, inputNormalization = false): { input: Sym; logits: Sym } {
+  const epsilon = opts.bnEpsilon ?? DEFAULT_BN_EPSILON;
+  const momentum = opts.bnMomentum ?? DENSE_BN_MOMENTUM;
+  const rate = opts.dropout?.conv;
+  const bnRelu = (x: Sym, bn: string, relu: string): Sym =>
+    tf.layers.reLU({ name: relu }).apply(tf.layers.batchNormalization({ name: bn, axis: -1, epsilon, momentum }).apply(x)) as Sym;
+  const conv = (x: Sym, name: string, filters: number, kernel: number): Sym => {
+    const y = tf.layers.conv2d({ name, filters, kernelSize: kernel, strides: 1, padding: 'same', useBias: false, kernelInitializer: 'zeros' }).apply(x) as Sym;
+    return rate ? (tf.layers.dropout({ name: `${name}_dropout`, rate }).apply(y) as Sym) : y;
+  };
+  const input = tf.input({ shape: [...net.input], name: denseNames.input });
+  // The same raw-pixel normalisation layer as plain nets' inference models (src/nn/model.ts buildInferenceModel).
+  const pixels = inputNormalization
+    ? (tf.layers.batchNormalization({ name: INPUT_NORMALIZATION_LAYER, axis: -1, epsilon: INPUT_NORMALIZATION_EPSILON, center: false, scale: false, trainable: false }).apply(input) as Sym)
+    : input;
+  let x = tf.layers
+    .conv2d({ name: denseNames.stem, filters: net.stem.filters, kernelSize: net.stem.kernel, padding: 'same', useBias: false, kernelInitializer: 'zeros' })
+    .apply(pixels) as Sym;
+  net.blocks.forEach((b, bi) => {
+    for (const l of b.layers) {
+      let y = conv(bnRelu(x, denseNames.bn1(l.id), denseNames.relu1(l.id)), denseNames.conv1(l.id), l.bottleneck, 1);
+      y = conv(bnRelu(y, denseNames.bn2(l.id), denseNames.relu2(l.id)), denseNames.conv2(l.id), l.growth, 3);
+      x = tf.layers.concatenate({ name: denseNames.concat(l.id), axis: -1 }).apply([x, y]) as Sym;
+    }
+    if (b.transition !== undefined) {
+      x = conv(bnRelu(x, tBn(bi), tRelu(bi)), tConv(bi), b.transition, 1);
+      x = tf.layers.averagePooling2d({ name: tPool(bi), poolSize: 2, strides: 2, padding: 'valid' }).apply(x) as Sym;
+    }
+  });
+  x = bnRelu(x, denseNames.finalBn, denseNames.finalRelu);
+  x = tf.layers.globalAveragePooling2d({ name: denseNames.finalPool }).apply(x) as Sym;
+  const logits = tf.layers.dense({ name: denseNames.classifier, units: net.classes, useBias: true, kernelInitializer: 'zeros' }).apply(x) as Sym;
+  return { input, logits };
+}
+
+/** Copy our weights into the model's variables, by layer name and position. */
+export function setDenseModelWeights(model: tf.LayersModel, net: DenseNet, weights: Weights): void {
+  const byLayer = new Map<string, { index: number; name: string }[]>();
+  for (const w of denseWeightSpecs(net)) byLayer.set(w.layer, [...(byLayer.get(w.layer) ?? []), { index: w.index, name: w.name }]);
+  for (const [layerName, list] of byLayer) {
+    const layer = model.getLayer(layerName);
+    if (layer.weights.length !== list.length) throw new Error(`model layer ${layerName} has ${layer.weights.length} weights, expected ${list.length}`);
+    list.sort((a, b) => a.index - b.index);
+    const values = list.map(({ name }) => tf.tensor(weights[name].data, weights[name].shape, 'float32'));
+    try {
+      layer.setWeights(values);
+    } finally {
+      tf.dispose(values);
+    }
+  }
+}
+
+/** A trainable functional tfjs model of `net` holding `weights`; it outputs logits. */
+export function buildDenseModel(net: DenseNet, weights: Weights, opts: ModelOptions = {}): tf.LayersModel {
+  ModelOptionsSchema.parse(opts);
+  validateDenseWeights(net, weights);
+  const g = buildGraph(net, opts);
+  const model = tf.model({ inputs: g.input, outputs: g.logits, name: 'eas_densenet' });
+  try {
+    setDenseModelWeights(model, net, weights);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  return model;
+}
+
+/** Read every weight (BatchNorm moving statistics included) back out of a model built by buildDenseModel. */
+export function extractDenseWeights(model: tf.LayersModel, net: DenseNet): Weights {
+  const out: Weights = {};
+  for (const w of denseWeightSpecs(net)) {
+    const variable = model.getLayer(w.layer).weights[w.index];
+    if (!variable) throw new WeightsError(w.name, `model layer ${w.layer} has no weight #${w.index}`);
+    const got = variable.shape as number[];
+    if (got.length !== w.shape.length || got.some((v, i) => v !== w.shape[i])) throw new WeightsError(w.name, `model variable has shape [${got.join(', ')}], the network needs [${w.shape.join(', ')}]`);
+    out[w.name] = { shape: [...w.shape], data: new Float32Array(variable.read().dataSync() as Float32Array) };
+  }
+  return out;
+}
+
+/** Logits on a batch in inference mode (BatchNorm moving statistics, no dropout). */
+export function predictDenseLogits(net: DenseNet, weights: Weights, batch: tf.Tensor, opts: ModelOptions = {}): Float32Array {
+  const [h, w, c] = net.input;
+  const s = batch.shape;
+  if (s.length !== 4 || s[1] !== h || s[2] !== w || s[3] !== c) throw new Error(`batch: expected shape [n, ${h}, ${w}, ${c}], got [${s.join(', ')}]`);
+  const model = buildDenseModel(net, weights, opts);
+  try {
+    return tf.tidy(() => new Float32Array((model.predict(batch) as tf.Tensor).dataSync()));
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Raw pixels (0–255) in, logits out: the DenseNet twin of src/nn/model.ts buildInferenceModel, for exports. */
+export function buildDenseInferenceModel(net: DenseNet, weights: Weights, norm: { mean: readonly number[]; std: readonly number[] }, opts: Pick<ModelOptions, 'bnEpsilon'> = {}): tf.LayersModel {
+  if (norm.mean.length !== net.input[2] || norm.std.length !== net.input[2]) throw new Error(`input normalisation has ${norm.mean.length} means and ${norm.std.length} stds, the network has ${net.input[2]} input channels`);
+  validateDenseWeights(net, weights);
+  const g = buildGraph(net, { bnEpsilon: opts.bnEpsilon }, true);
+  const model = tf.model({ inputs: g.input, outputs: g.logits, name: 'eas_densenet' });
+  try {
+    setDenseModelWeights(model, net, weights);
+    const stats = [tf.tensor1d(norm.mean.map(Number)), tf.tensor1d(norm.std.map((s) => s * s - INPUT_NORMALIZATION_EPSILON))];
+    try {
+      model.getLayer(INPUT_NORMALIZATION_LAYER).setWeights(stats);
+    } finally {
+      tf.dispose(stats);
+    }
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  return model;
+}

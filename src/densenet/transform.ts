@@ -1,0 +1,206 @@
+import { z } from 'zod';
+import { BN_PARAMS, type Weights, cloneWeights } from '../nn/weights';
+import { randomRemapping, remapMiddleAxis, splitFactors } from '../transform/wider';
+import type { Rng } from '../util/rng';
+import { type DenseAction, DenseActionSchema, applyDenseActionToNet } from './actions';
+import { denseShapes, locateLayer, validateDenseNet } from './analysis';
+import type { DenseNet, DenseSpace } from './schema';
+import { DENSE_CLASSIFIER_KERNEL, bnOf, denseNames, kernelOf, tBn, tConv, validateDenseWeights } from './weights';
+
+/**
+ * Function-preserving transformations of DenseNet-BC (the paper's section "Function-preserving Transformation for
+ * DenseNet"). A dense layer's output feeds every later layer of its block and the block's transition (or the
+ * classifier), each through its own per-channel BatchNorm then ReLU then a 1×1 conv (or, for the classifier, global
+ * average pooling then the fc). Replicating a channel of the block's concatenated stream is therefore undone, for each
+ * consumer, by copying that channel's BatchNorm parameters and dividing its kernel rows among the replicas: Eq. 3 with
+ * the remapping Ĝm of Eq. 4. BatchNorm acts per channel, so this is exact in inference and training mode alike.
+ *
+ * Symmetry: replicas have identical values, so any positive split of their outgoing weights summing to 1 preserves
+ * the function exactly. `split: 'random'` (the default here) draws the split at random, independently per consumer, so
+ * replicas get different gradients and can diverge under SGD; 'equal' is Eq. 3's 1/|group|. `noise` (off by default,
+ * as it changes the function) adds Gaussian noise to new kernel entries, as the authors' code does.
+ */
+export const DenseTransformOptionsSchema = z
+  .object({
+    split: z.enum(['equal', 'random']).default('random'),
+    noise: z.number().min(0).default(0),
+  })
+  .strict();
+export type DenseTransformOptions = z.input<typeof DenseTransformOptionsSchema>;
+type Opts = z.infer<typeof DenseTransformOptionsSchema>;
+
+function std(data: Float32Array): number {
+  let s = 0;
+  let s2 = 0;
+  for (const v of data) {
+    s += v;
+    s2 += v * v;
+  }
+  const n = data.length || 1;
+  return Math.sqrt(Math.max(0, s2 / n - (s / n) ** 2));
+}
+
+/** A consumer of a block's channel stream: a BatchNorm over the stream and the kernel that reads it (rows = channels). */
+interface Consumer {
+  bn: string;
+  kernel: string;
+}
+
+/** Consumers of block `bi`'s stream that come after its layer `li`: the later layers, then the transition or classifier. */
+function consumersAfter(net: DenseNet, bi: number, li: number): Consumer[] {
+  const b = net.blocks[bi];
+  const out: Consumer[] = b.layers.slice(li + 1).map((l) => ({ bn: denseNames.bn1(l.id), kernel: kernelOf(denseNames.conv1(l.id)) }));
+  out.push(b.transition !== undefined ? { bn: tBn(bi), kernel: kernelOf(tConv(bi)) } : { bn: denseNames.finalBn, kernel: DENSE_CLASSIFIER_KERNEL });
+  return out;
+}
+
+/**
+ * Remap a consumer's input channels by `gHat` (new channel j reads old channel gHat[j]): BatchNorm parameters are
+ * copied, kernel rows split among the replicas of each old channel.
+ */
+function remapConsumer(weights: Weights, c: Consumer, gHat: Int32Array, opts: Opts, rng: Rng): void {
+  const oldWidth = weights[bnOf(c.bn, 'gamma')].shape[0];
+  for (const p of BN_PARAMS) {
+    const name = bnOf(c.bn, p);
+    weights[name] = { shape: [gHat.length], data: remapMiddleAxis(weights[name].data, 1, oldWidth, 1, gHat) };
+  }
+  const k = weights[c.kernel];
+  const cout = k.shape[k.shape.length - 1];
+  if (k.data.length !== oldWidth * cout) throw new Error(`${c.kernel} of shape [${k.shape.join(', ')}] does not read ${oldWidth} channels`);
+  const factors = splitFactors(gHat, oldWidth, opts.split, rng);
+  const shape = k.shape.length === 4 ? [1, 1, gHat.length, cout] : [gHat.length, cout];
+  weights[c.kernel] = { shape, data: remapMiddleAxis(k.data, 1, oldWidth, cout, gHat, factors) };
+}
+
+/**
+ * Eq. 4: a consumer whose input had `oldWidth` channels, of which [off, off + oldCount) are replaced by `newCount`
+ * channels reading old channel off + g[j]. Channels before are unchanged; channels after shift.
+ */
+function streamRemap(oldWidth: number, off: number, oldCount: number, g: Int32Array): Int32Array {
+  const newCount = g.length;
+  const out = new Int32Array(oldWidth - oldCount + newCount);
+  for (let j = 0; j < out.length; j++) out[j] = j < off ? j : j < off + newCount ? off + g[j - off] : j - newCount + oldCount;
+  return out;
+}
+
+/** Net2Wider for one dense layer: its 3×3 conv grows to `newGrowth` filters (Eq. 1–2), every consumer remaps (Eq. 4). */
+function widenDenseLayer(net: DenseNet, weights: Weights, id: string, newGrowth: number, opts: Opts, rng: Rng): void {
+  const { block: bi, index: li } = locateLayer(net, id);
+  const layer = net.blocks[bi].layers[li];
+  const off = denseShapes(net).blocks[bi].layerIn[li];
+  const g = randomRemapping(layer.growth, newGrowth, rng);
+  const name = kernelOf(denseNames.conv2(id));
+  const k = weights[name];
+  const outer = k.data.length / layer.growth;
+  const data = remapMiddleAxis(k.data, outer, layer.growth, 1, g);
+  if (opts.noise > 0) {
+    const sigma = opts.noise * std(k.data);
+    for (let o = 0; o < outer; o++) for (let j = layer.growth; j < newGrowth; j++) data[o * newGrowth + j] += sigma * rng.normal();
+  }
+  weights[name] = { shape: [...k.shape.slice(0, -1), newGrowth], data };
+  for (const c of consumersAfter(net, bi, li)) {
+    const oldWidth = weights[bnOf(c.bn, 'gamma')].shape[0];
+    // The stream's identity part plus the remapped O_l: Ĝm of Eq. 4, with the 1-based paper indices made 0-based.
+    const gm = new Int32Array(newGrowth);
+    gm.set(g);
+    remapConsumer(weights, c, streamRemap(oldWidth, off, layer.growth, gm), opts, rng);
+  }
+}
+
+/**
+ * Net2Deeper for DenseNet: insert a layer after layer `position` (P) of a block whose output O_new replicates entries of
+ * O_P ⊂ [O0 … O_P], so that every later consumer can read the new channels with split weights (as for widening).
+ *
+ * Why a copy of P and not the paper's identity filter ˆF: with DenseNet-BC's pre-activation (BN-ReLU before each conv),
+ * the new layer sees relu(BN(x)), and raw conv outputs x take both signs, so no filter on the ReLU's output recovers x.
+ * The authors' code (han-cai/EAS, DenseBlock.insert_miniblock, scheme 0) instead copies layer P: the new layer's
+ * bottleneck reuses P's BatchNorm and 1×1 kernel on [O0 … O_P−1] with zero rows for the O_P channels it also sees, and
+ * its 3×3 conv reuses P's filters in a random order with repetition, so O_new(j) = O_P(idx[j]) exactly — in inference
+ * and training mode, with no batch statistics needed.
+ */
+function insertDenseLayer(parent: DenseNet, child: DenseNet, weights: Weights, bi: number, position: number, opts: Opts, rng: Rng): void {
+  const p = parent.blocks[bi].layers[position];
+  const fresh = child.blocks[bi].layers[position + 1];
+  const cin = denseShapes(parent).blocks[bi].layerIn[position];
+  const g = p.growth;
+  const B = p.bottleneck;
+  const pad = (src: Float32Array, fill: number) => {
+    const out = new Float32Array(cin + g).fill(fill);
+    out.set(src);
+    return out;
+  };
+  const identityBn = { gamma: 1, beta: 0, moving_mean: 0, moving_variance: 1 } as const;
+  for (const param of BN_PARAMS) {
+    weights[bnOf(denseNames.bn1(fresh.id), param)] = { shape: [cin + g], data: pad(weights[bnOf(denseNames.bn1(p.id), param)].data, identityBn[param]) };
+    const bn2 = weights[bnOf(denseNames.bn2(p.id), param)];
+    weights[bnOf(denseNames.bn2(fresh.id), param)] = { shape: [B], data: new Float32Array(bn2.data) };
+  }
+  const k1 = weights[kernelOf(denseNames.conv1(p.id))];
+  const conv1 = new Float32Array((cin + g) * B);
+  conv1.set(k1.data);
+  if (opts.noise > 0) {
+    const sigma = opts.noise * std(k1.data);
+    for (let i = 0; i < conv1.length; i++) conv1[i] += sigma * rng.normal();
+  }
+  weights[kernelOf(denseNames.conv1(fresh.id))] = { shape: [1, 1, cin + g, B], data: conv1 };
+  const idx = new Int32Array(g);
+  for (let j = 0; j < g; j++) idx[j] = rng.int(0, g - 1);
+  const k2 = weights[kernelOf(denseNames.conv2(p.id))];
+  weights[kernelOf(denseNames.conv2(fresh.id))] = { shape: [3, 3, B, g], data: remapMiddleAxis(k2.data, k2.data.length / g, g, 1, idx) };
+
+  // Consumers after P in the parent: their stream gains O_new right after O_P, reading O_P's channels.
+  const identityAndNew = new Int32Array(2 * g);
+  for (let j = 0; j < g; j++) {
+    identityAndNew[j] = j;
+    identityAndNew[g + j] = idx[j];
+  }
+  for (const c of consumersAfter(parent, bi, position)) {
+    const oldWidth = weights[bnOf(c.bn, 'gamma')].shape[0];
+    remapConsumer(weights, c, streamRemap(oldWidth, cin, g, identityAndNew), opts, rng);
+  }
+}
+
+export interface DenseNetwork {
+  net: DenseNet;
+  weights: Weights;
+}
+
+/**
+ * Apply a sequence of DenseNet actions, each on the previous result. Pure: inputs are not modified; the result owns
+ * fresh weight arrays. `rng` draws the remappings, the random splits and any noise.
+ */
+export function applyDenseActions(net: DenseNet, weights: Weights, actions: readonly DenseAction[], space: DenseSpace, rng: Rng, options: DenseTransformOptions = {}): DenseNetwork {
+  const opts = DenseTransformOptionsSchema.parse(options);
+  validateDenseNet(net);
+  validateDenseWeights(net, weights);
+  const w = cloneWeights(weights);
+  let current = net;
+  actions.forEach((raw, i) => {
+    const parsed = DenseActionSchema.safeParse(raw);
+    if (!parsed.success) throw new Error(`action ${i}: not a valid DenseNet action: ${parsed.error.issues.map((x) => `${x.path.join('.') || 'value'}: ${x.message}`).join('; ')}`);
+    const action = parsed.data;
+    let child: DenseNet;
+    try {
+      child = applyDenseActionToNet(current, action, space);
+    } catch (err) {
+      throw new Error(`action ${i} (${JSON.stringify(action)}): ${(err as Error).message}`, { cause: err });
+    }
+    if (action.type === 'wider') {
+      // Widen one layer at a time, each step on the network as widened so far, so the offsets stay right.
+      let step = current;
+      for (const b of child.blocks) {
+        for (const l of b.layers) {
+          const before = step.blocks.flatMap((x) => x.layers).find((x) => x.id === l.id)!;
+          if (before.growth === l.growth) continue;
+          widenDenseLayer(step, w, l.id, l.growth, opts, rng);
+          step = validateDenseNet({ ...step, blocks: step.blocks.map((x) => ({ ...x, layers: x.layers.map((y) => (y.id === l.id ? { ...y, growth: l.growth } : y)) })) });
+        }
+      }
+    } else {
+      insertDenseLayer(current, child, w, action.block, action.position, opts, rng);
+    }
+    current = child;
+  });
+  validateDenseWeights(current, w);
+  return { net: current, weights: w };
+}
