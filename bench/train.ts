@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { wasmThreadsInfo } from '../src/backend/wasm';
+import { loadAddon, nativeMomentumStep, nativeStepAvailable } from '../src/backend/native';
 import { parseNotation, TABLE1_START } from '../src/arch';
 import { Rng } from '../src/util/rng';
 
@@ -126,7 +127,21 @@ async function main(): Promise<void> {
   const ys = tf.oneHot(tf.tensor1d(labels, 'int32'), CLASSES);
 
   let lastLoss = NaN;
+  // the native engine: L2 decay added to the gradients and the whole update in one call (src/train/loop.ts does the same)
+  const nativeStep = choice.name === 'native' && nativeStepAvailable();
+  const allVars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const stepVars = allVars.map((v) => ({ variable: v, decay: kernels.includes(v) }));
+  const stepNative = (readLoss: boolean) => {
+    const cost = tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(ys, model.apply(xs, { training: true }) as tf.Tensor) as tf.Scalar, allVars);
+      nativeMomentumStep(optimizer, stepVars, grads, WEIGHT_DECAY);
+      return value;
+    });
+    if (readLoss) lastLoss = cost.dataSync()[0];
+    cost.dispose();
+  };
   const step = (readLoss: boolean) => {
+    if (nativeStep) return stepNative(readLoss);
     const cost = optimizer.minimize(
       () => {
         const logits = model.apply(xs, { training: true }) as tf.Tensor;
@@ -173,7 +188,7 @@ async function main(): Promise<void> {
   optimizer.dispose();
   model.dispose();
 
-  const threadsInfo = choice.name === 'wasm' ? wasmThreadsInfo() : undefined;
+  const threadsInfo = choice.name === 'wasm' ? wasmThreadsInfo() : choice.name === 'native' ? { requested: a.threads, actual: loadAddon().info().threads, multithreaded: loadAddon().info().threads > 1 } : undefined;
   const result: Record<string, unknown> = {
     backend: choice.name,
     tfBackend: choice.tfBackend,
