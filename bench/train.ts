@@ -174,6 +174,9 @@ async function main(): Promise<void> {
   let profile: Array<{ kernel: string; ms: number; calls: number }> | undefined;
   if (a.profile) {
     const info = await tf.profile(() => step(false));
+    if (process.env.EAS_BENCH_PROFILE_SHAPES) {
+      for (const k of info.kernels) if (typeof k.kernelTimeMs === 'number' && k.kernelTimeMs > 0.05) console.error(k.name, k.kernelTimeMs.toFixed(2), JSON.stringify(k.inputShapes), JSON.stringify(k.outputShapes));
+    }
     const by = new Map<string, { ms: number; calls: number }>();
     for (const k of info.kernels) {
       const e = by.get(k.name) ?? { ms: 0, calls: 0 };

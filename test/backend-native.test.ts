@@ -160,6 +160,45 @@ if (missing) {
       }
     });
 
+    it('add/sub/mul/div with a per-channel operand on either side match cpu (other broadcasts fall back)', async () => {
+      const cases: Array<[number[], number[]]> = [
+        [[4, 5, 3, 6], [6]],
+        [[6], [4, 5, 3, 6]],
+        [[3, 7], [1, 7]],
+        [[2, 3, 5, 1], [1, 1, 1, 1]],
+        [[4, 5], [3, 1, 5]],
+        [[4, 5], [4, 5]],
+        [[4, 5, 3], [5, 1]],
+        [[4, 5], []],
+      ];
+      for (const [as, bs] of cases) {
+        const ins = inputsOf({ a: as, b: bs });
+        ins.b.data = ins.b.data.map((v) => v + Math.sign(v) * 0.5); // keep divisors away from 0
+        const [n, cpu] = await onBoth(ins, (t) => [tf.add(t.a, t.b), tf.sub(t.a, t.b), tf.mul(t.a, t.b), tf.div(t.a, t.b)]);
+        ['add', 'sub', 'mul', 'div'].forEach((op, i) => assertClose(n[i], cpu[i], `${op} ${as} ${bs}`));
+      }
+    });
+
+    it('batch norm forward (with and without scale/offset, large means) and its training gradients match cpu', async () => {
+      for (const shape of [[4, 5, 3, 6], [3, 7], [2, 3, 5, 1]]) {
+        const c = shape[shape.length - 1];
+        const ins = inputsOf({ x: shape, gamma: [c], beta: [c], w: shape, mean: [c], variance: [c] });
+        ins.x.data = ins.x.data.map((v) => 100 + v);
+        ins.mean.data = ins.mean.data.map((v) => 100 + v);
+        ins.variance.data = ins.variance.data.map((v) => Math.abs(v) + 0.1);
+        const axes = [...Array(shape.length - 1).keys()];
+        const [n, cpu] = await onBoth(ins, (t) => [
+          tf.batchNorm(t.x, t.mean, t.variance, t.beta, t.gamma, 1e-3),
+          tf.batchNorm(t.x, t.mean, t.variance, undefined, undefined, 1e-5),
+          ...tf.grads((x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => {
+            const { mean, variance } = tf.moments(x, axes);
+            return tf.sum(tf.mul(tf.batchNorm(x, mean, variance, beta, gamma, 1e-3), t.w));
+          })([t.x, t.gamma, t.beta]),
+        ]);
+        ['y', 'y (no scale/offset)', 'dx', 'dgamma', 'dbeta'].forEach((what, i) => assertClose(n[i], cpu[i], `bn ${what} ${shape}`, 2e-4));
+      }
+    });
+
     it('a dilated conv2d matches cpu', async () => {
       const ins = inputsOf({ x: [2, 11, 9, 3], f: [3, 3, 3, 4] });
       const [n, cpu] = await onBoth(ins, (t) => tf.conv2d(t.x as tf.Tensor4D, t.f as tf.Tensor4D, 1, 'same', 'NHWC', 2));

@@ -12,6 +12,9 @@ export interface NativeAddon {
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, geom: Int32Array): void;
   maxPoolGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, geom: Int32Array): void;
   avgPoolGrad(dy: Float32Array, dx: Float32Array, geom: Int32Array): void;
+  /** out = a (op) b on [rows, cols]; an operand flagged as a vector has one value per column. op: 0 +, 1 -, 2 ×, 3 ÷. */
+  binaryChannel(op: number, a: Float32Array, b: Float32Array, out: Float32Array, rows: number, cols: number, aIsVec: boolean, bIsVec: boolean): void;
+  batchNorm(x: Float32Array, mean: Float32Array, variance: Float32Array, offset: Float32Array | null, scale: Float32Array | null, y: Float32Array, rows: number, cols: number, eps: number): void;
   sgdNesterov(
     vars: Float32Array[],
     grads: Float32Array[],

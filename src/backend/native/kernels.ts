@@ -5,6 +5,8 @@
  * Conv2D, FusedConv2D (bias + linear/relu/relu6/elu/sigmoid/leakyrelu as oneDNN post-ops), Conv2DBackpropInput,
  * Conv2DBackpropFilter: oneDNN, NHWC activations and HWIO filters as tfjs holds them.
  * MaxPoolGrad, AvgPoolGrad: native loops with the cpu backend's rules (see native/eas_native.cc).
+ * Add, Sub, Multiply, RealDiv where one operand has one value per channel (last axis) and FusedBatchNorm with
+ * per-channel statistics (batch norm's graph): native loops; the wasm backend's broadcasting path is ~20× slower.
  * EasSgdNesterov: the whole optimizer step for all variables in one call (see ./optimizer.ts).
  *
  * Anything a kernel does not cover (NCHW, non-float32, PReLU) goes to the kernel registered before ours.
@@ -121,7 +123,60 @@ export function makeNativeKernels(addon: NativeAddon, previous: (name: string) =
     return out;
   };
 
+  /** a (op) b natively when one side is the output's shape and the other one value per channel; else null. */
+  const channelBinary = (op: number, args: Parameters<tf.KernelFunc>[0]): Info | null => {
+    const backend = args.backend as WasmBackend;
+    const a = input(args.inputs, 'a');
+    const b = input(args.inputs, 'b');
+    if (!allFloat(a, b) || a.dtype !== 'float32' || b.dtype !== 'float32') return null;
+    const perChannel = (v: Info, full: Info) => {
+      const cols = full.shape[full.shape.length - 1];
+      return full.shape.length >= 2 && v.shape.length >= 1 && v.shape.length <= full.shape.length && v.shape[v.shape.length - 1] === cols && tf.util.sizeFromShape(v.shape) === cols;
+    };
+    let aVec = false;
+    let bVec = false;
+    let full: Info;
+    if (perChannel(b, a) && !tf.util.arraysEqual(a.shape, b.shape)) {
+      bVec = true;
+      full = a;
+    } else if (perChannel(a, b) && !tf.util.arraysEqual(a.shape, b.shape)) {
+      aVec = true;
+      full = b;
+    } else return null;
+    const cols = full.shape[full.shape.length - 1];
+    const size = tf.util.sizeFromShape(full.shape);
+    const out = backend.makeOutput(full.shape, 'float32');
+    if (size === 0) return out;
+    addon.binaryChannel(op, f32(backend, a), f32(backend, b), f32(backend, out), size / cols, cols, aVec, bVec);
+    return out;
+  };
+  const binary = (name: string, op: number): { kernelName: string; kernelFunc: tf.KernelFunc } => ({
+    kernelName: name,
+    kernelFunc: (args) => channelBinary(op, args) ?? fallback(name, args),
+  });
+
   return [
+    binary('Add', 0),
+    binary('Sub', 1),
+    binary('Multiply', 2),
+    binary('RealDiv', 3),
+    {
+      kernelName: 'FusedBatchNorm',
+      kernelFunc: (args) => {
+        const backend = args.backend as WasmBackend;
+        const { x, mean, variance, offset, scale } = args.inputs;
+        if (!x || !mean || !variance || !allFloat(x, mean, variance, offset, scale) || x.shape.length < 1) return fallback('FusedBatchNorm', args);
+        const cols = x.shape[x.shape.length - 1];
+        const ok = (t: Info | undefined) => t === undefined || (tf.util.sizeFromShape(t.shape) === cols && t.shape[t.shape.length - 1] === cols);
+        if (!ok(mean) || !ok(variance) || !ok(offset) || !ok(scale)) return fallback('FusedBatchNorm', args);
+        const size = tf.util.sizeFromShape(x.shape);
+        const out = backend.makeOutput(x.shape, 'float32');
+        if (size === 0) return out;
+        const eps = (args.attrs as { varianceEpsilon?: number }).varianceEpsilon ?? 0.001;
+        addon.batchNorm(f32(backend, x), f32(backend, mean), f32(backend, variance), offset ? f32(backend, offset) : null, scale ? f32(backend, scale) : null, f32(backend, out), size / cols, cols, eps);
+        return out;
+      },
+    },
     { kernelName: 'Conv2D', kernelFunc: (args) => conv(args, false) },
     { kernelName: 'FusedConv2D', kernelFunc: (args) => conv(args, true) },
     {
