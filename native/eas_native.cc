@@ -35,6 +35,9 @@ stream &strm() {
   return s;
 }
 
+// Below this many elements a loop runs on one thread: an OpenMP fork/join costs more than it saves.
+constexpr int64_t PAR_MIN = 1 << 15;
+
 // Native allocations we own (reordered-weight buffers in cached primitives), for leak tests.
 int64_t g_live_buffers = 0;
 int64_t g_live_bytes = 0;
@@ -327,7 +330,7 @@ napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
     float *dx = f32arg(env, a[2], n * h * w * c, "dx");
     // images are independent: one per thread. Per window, 4 channels at a time with branch-free selects (first strict
     // maximum wins; NaN never wins): on random data a branch per element mispredicts half the time (5-20x slower).
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * h * w * c >= PAR_MIN)
     for (int64_t b = 0; b < n; b++) {
       std::vector<int32_t> where(c);
       float *dxb = dx + b * h * w * c;
@@ -390,7 +393,7 @@ napi_value AvgPoolGrad(napi_env env, napi_callback_info info) {
     const float *dy = f32arg(env, a[0], n * oh * ow * c, "dy");
     float *dx = f32arg(env, a[1], n * h * w * c, "dx");
     const float mult = 1.f / static_cast<float>(kh * kw);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * h * w * c >= PAR_MIN)
     for (int64_t b = 0; b < n; b++) {
       std::memset(dx + b * h * w * c, 0, sizeof(float) * h * w * c);
       for (int64_t i = 0; i < oh; i++) {
@@ -429,7 +432,7 @@ napi_value BinaryChannel(napi_env env, napi_callback_info info) {
     const float *x = f32arg(env, a[1], av ? cols : rows * cols, "a");
     const float *y = f32arg(env, a[2], bv ? cols : rows * cols, "b");
     float *o = f32arg(env, a[3], rows * cols, "out");
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * cols >= PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
       const float *__restrict xr = av ? x : x + r * cols;
       const float *__restrict yr = bv ? y : y + r * cols;
@@ -440,6 +443,98 @@ napi_value BinaryChannel(napi_env env, napi_callback_info info) {
         case 2: for (int64_t k = 0; k < cols; k++) orow[k] = xr[k] * yr[k]; break;
         default: for (int64_t k = 0; k < cols; k++) orow[k] = xr[k] / yr[k]; break;
       }
+    }
+    return undef(env);
+  });
+}
+
+// binaryFlat(op, a, b, out, n, aIsScalar, bIsScalar): same-shape or scalar operands, op as in binaryChannel.
+napi_value BinaryFlat(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 7, [&](std::vector<napi_value> &a) {
+    const int op = static_cast<int>(numarg(env, a[0], "op"));
+    const int64_t n = static_cast<int64_t>(numarg(env, a[4], "n"));
+    bool as, bs;
+    NAPI_OK(napi_get_value_bool(env, a[5], &as));
+    NAPI_OK(napi_get_value_bool(env, a[6], &bs));
+    if (op < 0 || op > 3) throw JsError{"binaryFlat: op must be 0..3"};
+    const float *x = f32arg(env, a[1], as ? 1 : n, "a");
+    const float *y = f32arg(env, a[2], bs ? 1 : n, "b");
+    float *o = f32arg(env, a[3], n, "out");
+    constexpr int64_t BLOCK = 4096;
+    const int64_t blocks = (n + BLOCK - 1) / BLOCK;
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (int64_t blk = 0; blk < blocks; blk++) {
+      const int64_t lo = blk * BLOCK, hi = std::min(n, lo + BLOCK);
+      const float xs = as ? x[0] : 0.f, ys = bs ? y[0] : 0.f;
+      const float *__restrict xp = x;
+      const float *__restrict yp = y;
+      float *__restrict op_ = o;
+#define EAS_LOOP(EXPR)                                 \
+  for (int64_t k = lo; k < hi; k++) {                  \
+    const float xa = as ? xs : xp[k], yb = bs ? ys : yp[k]; \
+    op_[k] = EXPR;                                     \
+  }
+      switch (op) {
+        case 0: EAS_LOOP(xa + yb) break;
+        case 1: EAS_LOOP(xa - yb) break;
+        case 2: EAS_LOOP(xa * yb) break;
+        default: EAS_LOOP(xa / yb) break;
+      }
+#undef EAS_LOOP
+    }
+    return undef(env);
+  });
+}
+
+// unary(op, x, out, n, alpha): 0 relu, 1 step (x > 0 ? 1 : alpha; NaN stays NaN), 2 square — tfjs's definitions.
+napi_value Unary(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 5, [&](std::vector<napi_value> &a) {
+    const int op = static_cast<int>(numarg(env, a[0], "op"));
+    const int64_t n = static_cast<int64_t>(numarg(env, a[3], "n"));
+    const float alpha = static_cast<float>(numarg(env, a[4], "alpha"));
+    if (op < 0 || op > 2) throw JsError{"unary: op must be 0..2"};
+    const float *__restrict x = f32arg(env, a[1], n, "x");
+    float *__restrict o = f32arg(env, a[2], n, "out");
+    constexpr int64_t BLOCK = 4096;
+    const int64_t blocks = (n + BLOCK - 1) / BLOCK;
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (int64_t blk = 0; blk < blocks; blk++) {
+      const int64_t lo = blk * BLOCK, hi = std::min(n, lo + BLOCK);
+      switch (op) {
+        case 0: for (int64_t k = lo; k < hi; k++) o[k] = std::isnan(x[k]) ? x[k] : (x[k] > 0.f ? x[k] : 0.f); break;
+        case 1: for (int64_t k = lo; k < hi; k++) o[k] = std::isnan(x[k]) ? x[k] : (x[k] > 0.f ? 1.f : alpha); break;
+        default: for (int64_t k = lo; k < hi; k++) o[k] = x[k] * x[k]; break;
+      }
+    }
+    return undef(env);
+  });
+}
+
+// columnSums(x, out, rows, cols, scale): out[c] = scale · Σ_r x[r, c], float64 accumulators (Sum/Mean over the
+// leading axes: batch norm's statistics and gradients). Each thread sums a block of rows; partials are added in
+// thread order, so a given thread count gives the same result every time.
+napi_value ColumnSums(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 5, [&](std::vector<napi_value> &a) {
+    const int64_t rows = static_cast<int64_t>(numarg(env, a[2], "rows")), cols = static_cast<int64_t>(numarg(env, a[3], "cols"));
+    const double scale = numarg(env, a[4], "scale");
+    const float *x = f32arg(env, a[0], rows * cols, "x");
+    float *out = f32arg(env, a[1], cols, "out");
+    const int nt = rows * cols >= PAR_MIN ? omp_get_max_threads() : 1;
+    std::vector<double> part(static_cast<size_t>(nt) * cols, 0.0);
+#pragma omp parallel num_threads(nt)
+    {
+      const int t = omp_get_thread_num(), T = omp_get_num_threads();
+      const int64_t lo = rows * t / T, hi = rows * (t + 1) / T;
+      double *__restrict acc = part.data() + static_cast<size_t>(t) * cols;
+      for (int64_t r = lo; r < hi; r++) {
+        const float *__restrict xr = x + r * cols;
+        for (int64_t k = 0; k < cols; k++) acc[k] += xr[k];
+      }
+    }
+    for (int64_t k = 0; k < cols; k++) {
+      double sum = 0;
+      for (int t = 0; t < nt; t++) sum += part[static_cast<size_t>(t) * cols + k];
+      out[k] = static_cast<float>(sum * scale);
     }
     return undef(env);
   });
@@ -466,7 +561,7 @@ napi_value BatchNorm(napi_env env, napi_callback_info info) {
     const float *__restrict mp = mul.data();
     const float *__restrict ap = add.data();
     const float *__restrict mn = mean;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * cols >= PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
       const float *__restrict xr = x + r * cols;
       float *__restrict yr = y + r * cols;
@@ -569,6 +664,9 @@ NAPI_MODULE_INIT() {
       {"maxPoolGrad", nullptr, MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"avgPoolGrad", nullptr, AvgPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"binaryChannel", nullptr, BinaryChannel, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"binaryFlat", nullptr, BinaryFlat, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"unary", nullptr, Unary, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"columnSums", nullptr, ColumnSums, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"batchNorm", nullptr, BatchNorm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sgdNesterov", nullptr, SgdNesterov, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},

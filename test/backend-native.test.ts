@@ -170,12 +170,34 @@ if (missing) {
         [[4, 5], [4, 5]],
         [[4, 5, 3], [5, 1]],
         [[4, 5], []],
+        [[], [4, 5]],
+        [[1], [3, 2]],
+        [[40, 30, 50], [50]],
+        [[40, 30, 50], [40, 30, 50]],
+        [[40, 30, 50], [1]],
       ];
       for (const [as, bs] of cases) {
         const ins = inputsOf({ a: as, b: bs });
         ins.b.data = ins.b.data.map((v) => v + Math.sign(v) * 0.5); // keep divisors away from 0
         const [n, cpu] = await onBoth(ins, (t) => [tf.add(t.a, t.b), tf.sub(t.a, t.b), tf.mul(t.a, t.b), tf.div(t.a, t.b)]);
         ['add', 'sub', 'mul', 'div'].forEach((op, i) => assertClose(n[i], cpu[i], `${op} ${as} ${bs}`));
+      }
+    });
+
+    it('relu, step (relu gradient), square, and sum/mean over leading and other axes match cpu (NaN kept)', async () => {
+      const ins = inputsOf({ x: [3, 5, 4, 7] });
+      ins.x.data[3] = NaN;
+      ins.x.data[4] = 0;
+      const [n, cpu] = await onBoth(ins, (t) => [tf.relu(t.x), tf.step(t.x, 0.25), tf.square(t.x), tf.grad((x: tf.Tensor) => tf.sum(tf.relu(x)))(t.x)]);
+      ['relu', 'step', 'square', 'relu grad'].forEach((what, i) => assert.deepEqual(Array.from(n[i]), Array.from(cpu[i]), what));
+      const big = inputsOf({ x: [9, 17, 13, 40] }); // above the threshold where the loops use several threads
+      const cases: Array<[number | number[], boolean]> = [[[0, 1, 2], false], [[0, 1, 2], true], [0, false], [[0, 1], true], [[1, 2], false], [3, false], [[0, 3], true], [-1, true]];
+      for (const data of [ins, big]) {
+        for (const [axis, keepDims] of cases) {
+          const [nr, cr] = await onBoth({ x: data.x.data.some(Number.isNaN) ? { ...data.x, data: data.x.data.map((v) => (Number.isNaN(v) ? 0 : v)) } : data.x }, (t) => [tf.sum(t.x, axis, keepDims), tf.mean(t.x, axis, keepDims)]);
+          assertClose(nr[0], cr[0], `sum ${axis} ${keepDims}`);
+          assertClose(nr[1], cr[1], `mean ${axis} ${keepDims}`);
+        }
       }
     });
 

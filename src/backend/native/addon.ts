@@ -14,6 +14,12 @@ export interface NativeAddon {
   avgPoolGrad(dy: Float32Array, dx: Float32Array, geom: Int32Array): void;
   /** out = a (op) b on [rows, cols]; an operand flagged as a vector has one value per column. op: 0 +, 1 -, 2 ×, 3 ÷. */
   binaryChannel(op: number, a: Float32Array, b: Float32Array, out: Float32Array, rows: number, cols: number, aIsVec: boolean, bIsVec: boolean): void;
+  /** out = a (op) b elementwise over n values; a scalar operand is one value. */
+  binaryFlat(op: number, a: Float32Array, b: Float32Array, out: Float32Array, n: number, aIsScalar: boolean, bIsScalar: boolean): void;
+  /** op: 0 relu, 1 step (alpha where x ≤ 0), 2 square. */
+  unary(op: number, x: Float32Array, out: Float32Array, n: number, alpha: number): void;
+  /** out[c] = scale · Σ_r x[r, c] (float64 accumulators). */
+  columnSums(x: Float32Array, out: Float32Array, rows: number, cols: number, scale: number): void;
   batchNorm(x: Float32Array, mean: Float32Array, variance: Float32Array, offset: Float32Array | null, scale: Float32Array | null, y: Float32Array, rows: number, cols: number, eps: number): void;
   sgdNesterov(
     vars: Float32Array[],

@@ -13,7 +13,7 @@ export { addonError, loadAddon, ADDON_PATH, type NativeAddon, type NativeInfo } 
 export { nativeMomentumStep, nativeStepAvailable, SGD_KERNEL } from './optimizer';
 
 /** Kernel names the native engine registers on 'wasm'. */
-export const NATIVE_KERNEL_NAMES = ['Add', 'Sub', 'Multiply', 'RealDiv', 'FusedBatchNorm', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPoolGrad', 'AvgPoolGrad', 'EasSgdNesterov'] as const;
+export const NATIVE_KERNEL_NAMES = ['Relu', 'Step', 'Square', 'Sum', 'Mean', 'Add', 'Sub', 'Multiply', 'RealDiv', 'FusedBatchNorm', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPoolGrad', 'AvgPoolGrad', 'EasSgdNesterov'] as const;
 
 let installed = false;
 

@@ -5,8 +5,9 @@
  * Conv2D, FusedConv2D (bias + linear/relu/relu6/elu/sigmoid/leakyrelu as oneDNN post-ops), Conv2DBackpropInput,
  * Conv2DBackpropFilter: oneDNN, NHWC activations and HWIO filters as tfjs holds them.
  * MaxPoolGrad, AvgPoolGrad: native loops with the cpu backend's rules (see native/eas_native.cc).
- * Add, Sub, Multiply, RealDiv where one operand has one value per channel (last axis) and FusedBatchNorm with
- * per-channel statistics (batch norm's graph): native loops; the wasm backend's broadcasting path is ~20× slower.
+ * Add, Sub, Multiply, RealDiv (same shape, a scalar, or one value per channel on the last axis), Relu, Step,
+ * Square, Sum/Mean over leading axes and FusedBatchNorm with per-channel statistics (batch norm's graph): native
+ * loops on oneDNN's OpenMP threads (the wasm backend's are single-threaded, and its broadcasting path ~20× slower).
  * EasSgdNesterov: the whole optimizer step for all variables in one call (see ./optimizer.ts).
  *
  * Anything a kernel does not cover (NCHW, non-float32, PReLU) goes to the kernel registered before ours.
@@ -133,6 +134,17 @@ export function makeNativeKernels(addon: NativeAddon, previous: (name: string) =
       const cols = full.shape[full.shape.length - 1];
       return full.shape.length >= 2 && v.shape.length >= 1 && v.shape.length <= full.shape.length && v.shape[v.shape.length - 1] === cols && tf.util.sizeFromShape(v.shape) === cols;
     };
+    const sa = tf.util.sizeFromShape(a.shape);
+    const sb = tf.util.sizeFromShape(b.shape);
+    // same shape, or one side a single value (rank ≤ the other's): elementwise over the flat data
+    const flatOut = tf.util.arraysEqual(a.shape, b.shape) ? a.shape : sb === 1 && b.shape.length <= a.shape.length ? a.shape : sa === 1 && a.shape.length <= b.shape.length ? b.shape : null;
+    if (flatOut) {
+      const n = tf.util.sizeFromShape(flatOut);
+      const out = backend.makeOutput(flatOut, 'float32');
+      if (n === 0) return out;
+      addon.binaryFlat(op, f32(backend, a), f32(backend, b), f32(backend, out), n, sa === 1 && n !== 1 ? true : false, sb === 1 && n !== 1 ? true : false);
+      return out;
+    }
     let aVec = false;
     let bVec = false;
     let full: Info;
@@ -155,7 +167,45 @@ export function makeNativeKernels(addon: NativeAddon, previous: (name: string) =
     kernelFunc: (args) => channelBinary(op, args) ?? fallback(name, args),
   });
 
+  const unary = (name: string, op: number): { kernelName: string; kernelFunc: tf.KernelFunc } => ({
+    kernelName: name,
+    kernelFunc: (args) => {
+      const backend = args.backend as WasmBackend;
+      const x = input(args.inputs, 'x');
+      if (x.dtype !== 'float32') return fallback(name, args);
+      const n = tf.util.sizeFromShape(x.shape);
+      const out = backend.makeOutput(x.shape, 'float32');
+      if (n === 0) return out;
+      addon.unary(op, f32(backend, x), f32(backend, out), n, (args.attrs as { alpha?: number } | undefined)?.alpha ?? 0);
+      return out;
+    },
+  });
+  /** Sum/Mean over a leading block of axes (≥ 8 columns left) natively; else the previous kernel. */
+  const reduce = (name: string, mean: boolean): { kernelName: string; kernelFunc: tf.KernelFunc } => ({
+    kernelName: name,
+    kernelFunc: (args) => {
+      const backend = args.backend as WasmBackend;
+      const x = input(args.inputs, 'x');
+      const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
+      if (x.dtype !== 'float32') return fallback(name, args);
+      const axes = tf.util.parseAxisParam(axis, x.shape).sort((p, q) => p - q);
+      if (axes.length === 0 || axes.length >= x.shape.length || axes.some((ax, i) => ax !== i)) return fallback(name, args);
+      const rest = x.shape.slice(axes.length);
+      const cols = tf.util.sizeFromShape(rest);
+      const rows = tf.util.sizeFromShape(x.shape.slice(0, axes.length));
+      if (cols < 8 || rows === 0) return fallback(name, args);
+      const out = backend.makeOutput(keepDims ? [...axes.map(() => 1), ...rest] : rest, 'float32');
+      addon.columnSums(f32(backend, x), f32(backend, out), rows, cols, mean ? 1 / rows : 1);
+      return out;
+    },
+  });
+
   return [
+    unary('Relu', 0),
+    unary('Step', 1),
+    unary('Square', 2),
+    reduce('Sum', false),
+    reduce('Mean', true),
     binary('Add', 0),
     binary('Sub', 1),
     binary('Multiply', 2),
