@@ -73,7 +73,7 @@ export const SearchConfigSchema = z
       ]),
     final: FinalSchema.default({ topK: 5, epochs: 300 }),
     training: TrainingRecipeSchema.default(TrainingRecipeSchema.parse({})),
-    /** tfjs backend for training: auto | tfjs-node-gpu | tfjs-node | wasm | cpu. */
+    /** tfjs backend for training: auto | tfjs-node-gpu | tfjs-node | native | wasm | cpu. */
     backend: z.string().default('auto'),
     seed: z.number().int().default(1),
     storage: z.object({ root: z.string().min(1).default('runs') }).strict().default({ root: 'runs' }),
