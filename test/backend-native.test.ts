@@ -9,11 +9,13 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { addonError, loadAddon, nativeMomentumStep, nativeStepAvailable, NATIVE_KERNEL_NAMES } from '../src/backend/native';
 import { Rng } from '../src/util/rng';
+import { deviceEnv } from '../src/workers/devices';
 import { assertNoLeak } from './helpers/tf';
 
 const rng = Rng.fromSeed(4242);
@@ -332,3 +334,21 @@ if (missing) {
     });
   });
 }
+
+describe('native engine threads per device slot', () => {
+  it('several trainer slots on a host share its cores unless EAS_THREADS is set', () => {
+    const saved = process.env.EAS_THREADS;
+    try {
+      delete process.env.EAS_THREADS;
+      const cores = os.availableParallelism();
+      assert.deepEqual(deviceEnv('cpu'), {});
+      assert.deepEqual(deviceEnv('1', 2), { CUDA_VISIBLE_DEVICES: '1', EAS_THREADS: String(Math.max(1, Math.floor(cores / 2))) });
+      assert.equal(deviceEnv('0', 4 * cores).EAS_THREADS, '1');
+      process.env.EAS_THREADS = '3';
+      assert.deepEqual(deviceEnv('0', 2), { CUDA_VISIBLE_DEVICES: '0' });
+    } finally {
+      if (saved === undefined) delete process.env.EAS_THREADS;
+      else process.env.EAS_THREADS = saved;
+    }
+  });
+});

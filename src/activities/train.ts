@@ -63,7 +63,7 @@ export async function trainNetwork(raw: TrainNetworkInput): Promise<TrainNetwork
   const device = await pool.acquire();
   try {
     const result = await runTrainJob(spec, {
-      env: { ...process.env, ...deviceEnv(device) },
+      env: { ...process.env, ...deviceEnv(device, pool.devices.length) },
       signal: ctx.cancellationSignal,
       onEpoch: (e) => {
         last = { epoch: e.epoch, checkpoint: e.checkpoint };
