@@ -540,6 +540,78 @@ napi_value ColumnSums(napi_env env, napi_callback_info info) {
   });
 }
 
+// moments(x, stats, rows, cols): stats = [mean (cols) ; variance (cols)] over the rows, two passes (mean, then the
+// squared deviations) with float64 accumulators, each pass split over threads by blocks of rows.
+napi_value Moments(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 4, [&](std::vector<napi_value> &a) {
+    const int64_t rows = static_cast<int64_t>(numarg(env, a[2], "rows")), cols = static_cast<int64_t>(numarg(env, a[3], "cols"));
+    if (rows < 1 || cols < 1) throw JsError{"moments: rows and cols must be ≥ 1"};
+    const float *x = f32arg(env, a[0], rows * cols, "x");
+    float *stats = f32arg(env, a[1], 2 * cols, "stats");
+    const int nt = rows * cols >= PAR_MIN ? omp_get_max_threads() : 1;
+    std::vector<double> part(static_cast<size_t>(nt) * cols);
+    std::vector<double> mean(cols);
+    for (int pass = 0; pass < 2; pass++) {
+      std::fill(part.begin(), part.end(), 0.0);
+      const double *__restrict mp = mean.data();
+#pragma omp parallel num_threads(nt)
+      {
+        const int t = omp_get_thread_num(), T = omp_get_num_threads();
+        const int64_t lo = rows * t / T, hi = rows * (t + 1) / T;
+        double *__restrict acc = part.data() + static_cast<size_t>(t) * cols;
+        for (int64_t r = lo; r < hi; r++) {
+          const float *__restrict xr = x + r * cols;
+          if (pass == 0)
+            for (int64_t k = 0; k < cols; k++) acc[k] += xr[k];
+          else
+            for (int64_t k = 0; k < cols; k++) {
+              const double d = xr[k] - mp[k];
+              acc[k] += d * d;
+            }
+        }
+      }
+      for (int64_t k = 0; k < cols; k++) {
+        double sum = 0;
+        for (int t = 0; t < nt; t++) sum += part[static_cast<size_t>(t) * cols + k];
+        if (pass == 0) {
+          mean[k] = sum / rows;
+          stats[k] = static_cast<float>(mean[k]);
+        } else {
+          stats[cols + k] = static_cast<float>(sum / rows);
+        }
+      }
+    }
+    return undef(env);
+  });
+}
+
+// momentsGrad(x, stats, dstats, dx, rows, cols): the gradient of moments() —
+// dx = dmean/N + dvar · 2(x - mean)/N, with N = rows (Σ(x - mean) = 0 removes the variance's path through the mean).
+napi_value MomentsGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 6, [&](std::vector<napi_value> &a) {
+    const int64_t rows = static_cast<int64_t>(numarg(env, a[4], "rows")), cols = static_cast<int64_t>(numarg(env, a[5], "cols"));
+    const float *x = f32arg(env, a[0], rows * cols, "x");
+    const float *stats = f32arg(env, a[1], 2 * cols, "stats");
+    const float *dstats = f32arg(env, a[2], 2 * cols, "dstats");
+    float *dx = f32arg(env, a[3], rows * cols, "dx");
+    std::vector<float> c0(cols), c1(cols);
+    for (int64_t k = 0; k < cols; k++) {
+      c0[k] = static_cast<float>(static_cast<double>(dstats[k]) / rows);
+      c1[k] = static_cast<float>(2.0 * dstats[cols + k] / rows);
+    }
+    const float *__restrict mn = stats;
+    const float *__restrict p0 = c0.data();
+    const float *__restrict p1 = c1.data();
+#pragma omp parallel for schedule(static) if (rows * cols >= PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+      const float *__restrict xr = x + r * cols;
+      float *__restrict dr = dx + r * cols;
+      for (int64_t k = 0; k < cols; k++) dr[k] = p0[k] + p1[k] * (xr[k] - mn[k]);
+    }
+    return undef(env);
+  });
+}
+
 // batchNorm(x, mean, variance, offset|null, scale|null, y, rows, cols, eps): tfjs FusedBatchNorm with per-channel
 // statistics: y = (x - mean) · scale / sqrt(variance + eps) + offset.
 napi_value BatchNorm(napi_env env, napi_callback_info info) {
@@ -667,6 +739,8 @@ NAPI_MODULE_INIT() {
       {"binaryFlat", nullptr, BinaryFlat, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"unary", nullptr, Unary, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"columnSums", nullptr, ColumnSums, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"moments", nullptr, Moments, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"momentsGrad", nullptr, MomentsGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"batchNorm", nullptr, BatchNorm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sgdNesterov", nullptr, SgdNesterov, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},

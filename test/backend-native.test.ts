@@ -203,6 +203,37 @@ if (missing) {
       }
     });
 
+    it('tf.moments over the leading axes runs as one native kernel; values and gradients match cpu', async () => {
+      const prof = await tf.profile(() => {
+        const x = tf.ones([2, 3, 4, 5]);
+        const { mean, variance } = tf.moments(x, [0, 1, 2]);
+        tf.dispose([x, mean, variance]);
+      });
+      const names = prof.kernels.map((k) => k.name);
+      assert.ok(names.includes('EasMoments'), names.join());
+      for (const stock of ['Mean', 'Sub', 'Square', 'Sum']) assert.ok(!names.includes(stock), `${stock} in ${names.join()}`);
+      for (const [shape, axes] of [
+        [[4, 5, 3, 6], [0, 1, 2]],
+        [[37, 9], [0]],
+        [[9, 17, 13, 40], [2, 1, 0]],
+        [[3, 4, 5, 6], [1, 2]],
+        [[3, 4, 5, 6], [0, 1, 2, 3]],
+      ] as const) {
+        const c = shape[shape.length - 1];
+        const ins = inputsOf({ x: [...shape], wm: [c], wv: [c] });
+        ins.x.data = ins.x.data.map((v) => 50 + 3 * v);
+        const [n, cpu] = await onBoth(ins, (t) => {
+          const m = tf.moments(t.x, [...axes]);
+          const g = tf.grad((x: tf.Tensor) => {
+            const mm = tf.moments(x, [...axes]);
+            return tf.add(tf.sum(tf.mul(mm.mean, axes.length === shape.length - 1 ? t.wm : 1)), tf.sum(tf.mul(mm.variance, axes.length === shape.length - 1 ? t.wv : 1)));
+          })(t.x);
+          return [m.mean, m.variance, g];
+        });
+        ['mean', 'variance', 'dx'].forEach((what, i) => assertClose(n[i], cpu[i], `moments ${what} ${shape} ${axes}`, 2e-4));
+      }
+    });
+
     it('batch norm forward (with and without scale/offset, large means) and its training gradients match cpu', async () => {
       for (const shape of [[4, 5, 3, 6], [3, 7], [2, 3, 5, 1]]) {
         const c = shape[shape.length - 1];

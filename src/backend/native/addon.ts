@@ -20,6 +20,10 @@ export interface NativeAddon {
   unary(op: number, x: Float32Array, out: Float32Array, n: number, alpha: number): void;
   /** out[c] = scale · Σ_r x[r, c] (float64 accumulators). */
   columnSums(x: Float32Array, out: Float32Array, rows: number, cols: number, scale: number): void;
+  /** stats = [mean; variance] (2 × cols) over the rows of x [rows, cols]. */
+  moments(x: Float32Array, stats: Float32Array, rows: number, cols: number): void;
+  /** dx = dmean/rows + dvar · 2(x - mean)/rows, with stats and dstats as [mean; variance]. */
+  momentsGrad(x: Float32Array, stats: Float32Array, dstats: Float32Array, dx: Float32Array, rows: number, cols: number): void;
   batchNorm(x: Float32Array, mean: Float32Array, variance: Float32Array, offset: Float32Array | null, scale: Float32Array | null, y: Float32Array, rows: number, cols: number, eps: number): void;
   sgdNesterov(
     vars: Float32Array[],

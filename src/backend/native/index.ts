@@ -8,12 +8,13 @@ import * as tf from '@tensorflow/tfjs';
 import { loadAddon, type NativeAddon } from './addon';
 import { makeNativeKernels } from './kernels';
 import { makeSgdKernel } from './optimizer';
+import { makeMomentsKernels, routeMoments } from './moments';
 
 export { addonError, loadAddon, ADDON_PATH, type NativeAddon, type NativeInfo } from './addon';
 export { nativeMomentumStep, nativeStepAvailable, SGD_KERNEL } from './optimizer';
 
 /** Kernel names the native engine registers on 'wasm'. */
-export const NATIVE_KERNEL_NAMES = ['Relu', 'Step', 'Square', 'Sum', 'Mean', 'Add', 'Sub', 'Multiply', 'RealDiv', 'FusedBatchNorm', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPoolGrad', 'AvgPoolGrad', 'EasSgdNesterov'] as const;
+export const NATIVE_KERNEL_NAMES = ['Relu', 'Step', 'Square', 'Sum', 'Mean', 'Add', 'Sub', 'Multiply', 'RealDiv', 'FusedBatchNorm', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPoolGrad', 'AvgPoolGrad', 'EasSgdNesterov', 'EasMoments', 'EasMomentsGrad'] as const;
 
 let installed = false;
 
@@ -44,7 +45,9 @@ export function nativePostInit(): void {
     tf.registerKernel({ kernelName: k.kernelName, backendName: 'wasm', kernelFunc: k.kernelFunc, setupFunc: old?.setupFunc, disposeFunc: old?.disposeFunc });
   }
   tf.registerKernel(makeSgdKernel(addon));
+  for (const k of makeMomentsKernels(addon)) tf.registerKernel(k);
   routePlainFusedConv();
+  routeMoments();
   installed = true;
 }
 
