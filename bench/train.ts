@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { wasmThreadsInfo } from '../src/backend/wasm';
+import { loadAddon, nativeMomentumStep, nativeStepAvailable } from '../src/backend/native';
 import { parseNotation, TABLE1_START } from '../src/arch';
 import { Rng } from '../src/util/rng';
 
@@ -126,7 +127,21 @@ async function main(): Promise<void> {
   const ys = tf.oneHot(tf.tensor1d(labels, 'int32'), CLASSES);
 
   let lastLoss = NaN;
+  // the native engine: L2 decay added to the gradients and the whole update in one call (src/train/loop.ts does the same)
+  const nativeStep = choice.name === 'native' && nativeStepAvailable();
+  const allVars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const stepVars = allVars.map((v) => ({ variable: v, decay: kernels.includes(v) }));
+  const stepNative = (readLoss: boolean) => {
+    const cost = tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(ys, model.apply(xs, { training: true }) as tf.Tensor) as tf.Scalar, allVars);
+      nativeMomentumStep(optimizer, stepVars, grads, WEIGHT_DECAY);
+      return value;
+    });
+    if (readLoss) lastLoss = cost.dataSync()[0];
+    cost.dispose();
+  };
   const step = (readLoss: boolean) => {
+    if (nativeStep) return stepNative(readLoss);
     const cost = optimizer.minimize(
       () => {
         const logits = model.apply(xs, { training: true }) as tf.Tensor;
@@ -159,6 +174,9 @@ async function main(): Promise<void> {
   let profile: Array<{ kernel: string; ms: number; calls: number }> | undefined;
   if (a.profile) {
     const info = await tf.profile(() => step(false));
+    if (process.env.EAS_BENCH_PROFILE_SHAPES) {
+      for (const k of info.kernels) if (typeof k.kernelTimeMs === 'number' && k.kernelTimeMs > 0.05) console.error(k.name, k.kernelTimeMs.toFixed(2), JSON.stringify(k.inputShapes), JSON.stringify(k.outputShapes));
+    }
     const by = new Map<string, { ms: number; calls: number }>();
     for (const k of info.kernels) {
       const e = by.get(k.name) ?? { ms: 0, calls: 0 };
@@ -173,7 +191,7 @@ async function main(): Promise<void> {
   optimizer.dispose();
   model.dispose();
 
-  const threadsInfo = choice.name === 'wasm' ? wasmThreadsInfo() : undefined;
+  const threadsInfo = choice.name === 'wasm' ? wasmThreadsInfo() : choice.name === 'native' ? { requested: a.threads, actual: loadAddon().info().threads, multithreaded: loadAddon().info().threads > 1 } : undefined;
   const result: Record<string, unknown> = {
     backend: choice.name,
     tfBackend: choice.tfBackend,

@@ -91,7 +91,7 @@ export function createTrainActivities(deps: TrainActivityDeps) {
       const device = await deps.devices.acquire();
       try {
         const result = await runTrainJob(spec, {
-          env: { ...process.env, ...deviceEnv(device) },
+          env: { ...process.env, ...deviceEnv(device, deps.devices.devices.length) },
           signal: ctx.cancellationSignal,
           onEpoch: (e) => {
             last = { epoch: e.epoch, checkpoint: toStore(root, e.checkpoint) };

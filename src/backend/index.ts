@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { wasmPreInit, wasmPostInit } from './wasm';
+import { nativePostInit, nativePreInit } from './native';
 
 import { BACKEND_ALIASES as ALIASES, BACKENDS, type BackendName } from './names';
 
@@ -18,7 +19,10 @@ export interface BackendChoice {
 export interface BackendOptions {
   /** 'auto' or one of the names/aliases above; defaults to env EAS_BACKEND, then 'auto'. */
   backend?: string;
-  /** wasm threads (needs multi-threaded wasm); defaults to env EAS_WASM_THREADS. */
+  /**
+   * Threads: oneDNN's OpenMP threads on native (default: all cores), wasm threads on wasm (default 1; needs
+   * multi-threaded wasm). Defaults to env EAS_THREADS, then EAS_WASM_THREADS.
+   */
   threads?: number;
   log?: (msg: string) => void;
 }
@@ -37,6 +41,11 @@ const loaders: Record<BackendName, Loader> = {
   tensorflow: async () => {
     require('@tensorflow/tfjs-node');
     return 'tensorflow';
+  },
+  // the wasm backend with oneDNN kernels registered on it (src/backend/native)
+  native: async () => {
+    require('@tensorflow/tfjs-backend-wasm');
+    return 'wasm';
   },
   wasm: async () => {
     require('@tensorflow/tfjs-backend-wasm');
@@ -57,12 +66,15 @@ export function normaliseBackendName(raw: string): BackendName | 'auto' {
 }
 
 async function tryLoad(name: BackendName, threads: number | undefined): Promise<string> {
-  if (name === 'wasm') for (const hook of wasmSetupHooks) await hook({ threads });
+  // native: the addon must load first (that is where it fails when not built); the wasm part stays single-threaded
+  if (name === 'native') nativePreInit({ threads });
+  if (name === 'wasm' || name === 'native') for (const hook of wasmSetupHooks) await hook({ threads: name === 'native' ? undefined : threads });
   const tfName = await loaders[name]();
   const ok = await tf.setBackend(tfName);
   if (!ok) throw new Error(`tf.setBackend('${tfName}') returned false`);
   await tf.ready();
   if (tfName === 'wasm') wasmPostInit();
+  if (name === 'native') nativePostInit();
   return tfName;
 }
 
@@ -72,7 +84,7 @@ function firstLine(err: unknown): string {
 }
 
 /**
- * Pick and initialise the best available tfjs backend: tfjs-node-gpu › tfjs-node › wasm › cpu,
+ * Pick and initialise the best available tfjs backend: tfjs-node-gpu › tfjs-node › native › wasm › cpu,
  * or the one requested (config or EAS_BACKEND). Idempotent: later calls return the first choice.
  */
 export async function initBackend(opts: BackendOptions = {}): Promise<BackendChoice> {
@@ -83,7 +95,9 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendCho
     tf.env().set('PROD', true);
     const log = opts.log ?? ((m: string) => console.error(m));
     const requested = normaliseBackendName(opts.backend ?? process.env.EAS_BACKEND ?? 'auto');
-    const threadsEnv = process.env.EAS_WASM_THREADS ? Number(process.env.EAS_WASM_THREADS) : undefined;
+    const envThreads = process.env.EAS_THREADS || process.env.EAS_WASM_THREADS;
+    const threadsEnv = envThreads ? Number(envThreads) : undefined;
+    if (threadsEnv !== undefined && !(Number.isInteger(threadsEnv) && threadsEnv > 0)) throw new Error(`EAS_THREADS must be a positive integer, got "${envThreads}"`);
     const threads = opts.threads ?? threadsEnv;
     if (requested !== 'auto') {
       try {

@@ -2,7 +2,7 @@
  * Backend names, free of tfjs so that configuration checks (and the workflow bundle) can use them without loading an
  * engine. src/backend/index.ts loads what these names map to.
  */
-export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'native', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
 /** Names users write (config, EAS_BACKEND) mapped to what we load. */
@@ -13,6 +13,8 @@ export const BACKEND_ALIASES: Readonly<Record<string, BackendName>> = {
   'tfjs-node': 'tensorflow',
   node: 'tensorflow',
   tensorflow: 'tensorflow',
+  native: 'native',
+  onednn: 'native',
   wasm: 'wasm',
   cpu: 'cpu',
 };

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { type AnyNet, anyWeightLocations, buildAnyModel, extractAnyWeights } from '../densenet/network';
+import { nativeMomentumStep, nativeStepAvailable } from '../backend/native';
 import { batchIndices } from '../data/split';
 import type { Rng as RngType } from '../util/rng';
 import { Rng } from '../util/rng';
@@ -225,9 +226,14 @@ export async function trainNetwork(opts: TrainLoopOptions): Promise<TrainOutcome
             batchCorrect = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'int32')));
             return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, arch.classes), logits) as tf.Scalar;
           }, varList);
-          optimizer.applyGradients(
-            vars.map((v) => ({ name: v.variable.name, tensor: v.decay && recipe.weightDecay > 0 ? tf.add(grads[v.variable.name], tf.mul(decay, v.variable)) : grads[v.variable.name] })),
-          );
+          if (recipe.nesterov && nativeStepAvailable()) {
+            // the native engine: the same update (same float32 arithmetic) for all variables in one call
+            nativeMomentumStep(optimizer, vars, grads, recipe.weightDecay);
+          } else {
+            optimizer.applyGradients(
+              vars.map((v) => ({ name: v.variable.name, tensor: v.decay && recipe.weightDecay > 0 ? tf.add(grads[v.variable.name], tf.mul(decay, v.variable)) : grads[v.variable.name] })),
+            );
+          }
           return [value, batchCorrect!] as [tf.Tensor, tf.Tensor];
         });
         const loss = (await lossT.data())[0];

@@ -1,3 +1,5 @@
+import * as os from 'node:os';
+
 /**
  * The training devices of this worker: one trainer process per device at a time. A trainer child is pinned to its
  * device through CUDA_VISIBLE_DEVICES, so each GPU runs exactly one training (the issue's "one process per GPU").
@@ -37,7 +39,13 @@ export function parseDevices(spec: string | number | undefined = process.env.EAS
   return list;
 }
 
-/** Environment for a trainer child on `device`: GPU ids pin CUDA; 'cpu' leaves the environment as it is. */
-export function deviceEnv(device: string): Record<string, string> {
-  return device === 'cpu' ? {} : { CUDA_VISIBLE_DEVICES: device };
+/**
+ * Environment for a trainer child on `device`: GPU ids pin CUDA; 'cpu' leaves CUDA alone. With several device slots
+ * on this host and no EAS_THREADS given, each trainer gets its share of the cores (the native engine's threads), so
+ * concurrent trainings do not oversubscribe the CPU.
+ */
+export function deviceEnv(device: string, slots = 1): Record<string, string> {
+  const env: Record<string, string> = device === 'cpu' ? {} : { CUDA_VISIBLE_DEVICES: device };
+  if (slots > 1 && !process.env.EAS_THREADS) env.EAS_THREADS = String(Math.max(1, Math.floor(os.availableParallelism() / slots)));
+  return env;
 }

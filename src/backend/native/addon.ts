@@ -1,0 +1,94 @@
+/**
+ * Loading the native oneDNN addon (native/eas_native.cc, built by `npm ci` through scripts/build-native.js into
+ * build/Release/eas_native.node). When it cannot be loaded, `addonError()` says why, in one line.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** What the addon exports. Float32Array arguments may be views into the wasm heap (no copies are made). */
+export interface NativeAddon {
+  conv2d(x: Float32Array, filter: Float32Array, bias: Float32Array | null, y: Float32Array, geom: Int32Array, activation: number, alpha: number): void;
+  conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geom: Int32Array): void;
+  conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, geom: Int32Array): void;
+  maxPoolGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, geom: Int32Array): void;
+  avgPoolGrad(dy: Float32Array, dx: Float32Array, geom: Int32Array): void;
+  /** out = a (op) b on [rows, cols]; an operand flagged as a vector has one value per column. op: 0 +, 1 -, 2 ×, 3 ÷. */
+  binaryChannel(op: number, a: Float32Array, b: Float32Array, out: Float32Array, rows: number, cols: number, aIsVec: boolean, bIsVec: boolean): void;
+  /** out = a (op) b elementwise over n values; a scalar operand is one value. */
+  binaryFlat(op: number, a: Float32Array, b: Float32Array, out: Float32Array, n: number, aIsScalar: boolean, bIsScalar: boolean): void;
+  /** op: 0 relu, 1 step (alpha where x ≤ 0), 2 square. */
+  unary(op: number, x: Float32Array, out: Float32Array, n: number, alpha: number): void;
+  /** out[c] = scale · Σ_r x[r, c] (float64 accumulators). */
+  columnSums(x: Float32Array, out: Float32Array, rows: number, cols: number, scale: number): void;
+  /** stats = [mean; variance] (2 × cols) over the rows of x [rows, cols]. */
+  moments(x: Float32Array, stats: Float32Array, rows: number, cols: number): void;
+  /** dx = dmean/rows + dvar · 2(x - mean)/rows, with stats and dstats as [mean; variance]. */
+  momentsGrad(x: Float32Array, stats: Float32Array, dstats: Float32Array, dx: Float32Array, rows: number, cols: number): void;
+  batchNorm(x: Float32Array, mean: Float32Array, variance: Float32Array, offset: Float32Array | null, scale: Float32Array | null, y: Float32Array, rows: number, cols: number, eps: number): void;
+  sgdNesterov(
+    vars: Float32Array[],
+    grads: Float32Array[],
+    moms: Float32Array[],
+    newVars: Float32Array[],
+    newMoms: Float32Array[],
+    lr: number,
+    momentum: number,
+    weightDecay: number,
+    decayMask: Int32Array,
+  ): void;
+  setThreads(n: number): void;
+  info(): NativeInfo;
+  clearCache(): void;
+}
+
+export interface NativeInfo {
+  /** OpenMP threads oneDNN and our loops use. */
+  threads: number;
+  /** Buffers the addon owns (reordered filters of cached primitives) and their bytes. */
+  liveBuffers: number;
+  liveBytes: number;
+  cachedPrimitives: number;
+  onednn: string;
+}
+
+/** The package root (this file is src/backend/native/addon.ts). */
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+export const ADDON_PATH = path.join(ROOT, 'build', 'Release', 'eas_native.node');
+/** Written by scripts/build-native.js when `npm ci` skipped or failed the build. */
+export const SKIP_NOTE = path.join(ROOT, 'build', 'native-skipped.txt');
+
+let addon: NativeAddon | undefined;
+let error: string | undefined;
+
+/** The addon, or throws an Error saying why it is unavailable. */
+export function loadAddon(): NativeAddon {
+  if (addon) return addon;
+  if (error) throw new Error(error);
+  if (!fs.existsSync(ADDON_PATH)) {
+    let why = 'it was not built';
+    try {
+      why = fs.readFileSync(SKIP_NOTE, 'utf8').trim().split('\n')[0];
+    } catch {
+      /* no note: never attempted */
+    }
+    error = `native addon ${path.relative(ROOT, ADDON_PATH)} is missing (${why}); on Debian/Ubuntu: apt-get install libdnnl-dev g++, then npm ci (or npm run build:native)`;
+    throw new Error(error);
+  }
+  try {
+    addon = require(ADDON_PATH) as NativeAddon;
+    return addon;
+  } catch (err) {
+    error = `native addon ${path.relative(ROOT, ADDON_PATH)} failed to load: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`;
+    throw new Error(error, { cause: err });
+  }
+}
+
+/** Why the addon cannot be used, or undefined when it loads. */
+export function addonError(): string | undefined {
+  try {
+    loadAddon();
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
