@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ActionSchema } from '../arch/actions';
 import { SearchSpaceSchema } from '../arch/space';
+import { DenseSpaceSchema } from '../densenet/schema';
 import { DatasetConfigSchema, SearchConfigSchema } from '../config/search-config';
 import { ControllerConfigSchema } from '../controller/config';
 import { TrainingRecipeSchema } from '../train/recipe';
@@ -83,6 +84,8 @@ export const SamplePolicyInputSchema = z.object({
   policy: z.string().nullable(),
   controller: ControllerConfigSchema.extend({ kind: z.enum(['rl', 'random']) }),
   space: SearchSpaceSchema,
+  /** The DenseNet space when the search explores DenseNet-BC (config.searchSpace); absent for plain searches. */
+  dense: DenseSpaceSchema.optional(),
   start: z.string(),
   n: z.number().int().positive(),
   seed: z.number().int(),
@@ -111,6 +114,8 @@ export const TransformInputSchema = z.object({
   start: StorePathSchema,
   actions: z.array(ActionSchema),
   space: SearchSpaceSchema,
+  /** The DenseNet space when the search explores DenseNet-BC (config.searchSpace); absent for plain searches. */
+  dense: DenseSpaceSchema.optional(),
   /** How Net2Wider / Net2Deeper break symmetry (config.transform). */
   transform: TransformOptionsSchema,
   output: StorePathSchema,
@@ -132,6 +137,8 @@ export const UpdatePolicyInputSchema = z.object({
   output: StorePathSchema,
   controller: ControllerConfigSchema.extend({ kind: z.enum(['rl', 'random']) }),
   space: SearchSpaceSchema,
+  /** The DenseNet space when the search explores DenseNet-BC (config.searchSpace); absent for plain searches. */
+  dense: DenseSpaceSchema.optional(),
   policySeed: z.number().int(),
 });
 export type UpdatePolicyInput = z.infer<typeof UpdatePolicyInputSchema>;

@@ -6,7 +6,7 @@ import { canonicalKey, parseNotation, toNotation } from '../arch';
 import { initBackend } from '../backend';
 import { loadNetwork, saveNetwork } from '../checkpoint';
 import { checkSearchConfig, datasetInputShape } from '../config/semantic';
-import { ConfigError } from '../config/search-config';
+import { ConfigError, denseSpaceOf } from '../config/search-config';
 import { type Controller, SampleSchema, controllerFromCheckpoint, createController } from '../controller';
 import { readCheckpoint, withSteps } from '../controller/checkpoint';
 import { loadSplits } from '../data/protocol';
@@ -29,6 +29,14 @@ import {
   UpdatePolicyInputSchema,
 } from './contract';
 import { splitsOptions } from './data';
+import { DenseSampleSchema } from '../densenet/controller';
+import { denseCanonicalKey } from '../densenet/analysis';
+import { loadDenseNetwork, saveDenseNetwork } from '../densenet/checkpoint';
+import { predictDenseLogits } from '../densenet/model';
+import { parseDenseNotation, toDenseNotation } from '../densenet/notation';
+import { applyDenseActions } from '../densenet/transform';
+import { initDenseWeights } from '../densenet/weights';
+import { denseRandomUpdate, readDensePolicy, sampleDenseRandom, saveDensePolicy } from '../densenet/search';
 import { FunctionNotPreservedError, StoreFileError } from './errors';
 
 /**
@@ -97,6 +105,16 @@ export async function prepareSearchTask(raw: unknown): Promise<PrepareSearchOutp
   await makeProbe(layout, config.dataset, dataSeed);
 
   const init = jobPaths(layout.start()).init;
+  const dense = denseSpaceOf(config);
+  if (dense && 'notation' in config.startNet) {
+    // DenseNet search: the start net in the DenseNet notation, its checkpoint says `space: densenet`.
+    claimInputs(init, { startNet: config.startNet.notation, input: datasetInputShape(config.dataset), searchSpace: config.searchSpace, seed: config.seed }, 'the start network');
+    if (!fs.existsSync(init)) {
+      const net = parseDenseNotation(config.startNet.notation, datasetInputShape(config.dataset), dense.bottleneckFactor);
+      await saveDenseNetwork(init, net, initDenseWeights(net, Rng.fromSeed(deriveSeed(config.seed, 'start-init'))), { origin: 'notation' });
+    }
+    return { runDir: searchId, start: networkRef(root, 'start', init), startEpochs: config.startNet.epochs };
+  }
   if ('notation' in config.startNet) {
     claimInputs(init, { startNet: config.startNet.notation, input: datasetInputShape(config.dataset), space: config.space, seed: config.seed }, 'the start network');
     if (!fs.existsSync(init)) {
@@ -172,6 +190,7 @@ export async function samplePolicyTask(raw: unknown): Promise<SamplePolicyOutput
   const file = layout.samples(input.stage, input.episode);
   const { storageRoot: _root, runDir: _dir, stage: _s, episode: _e, ...determining } = input;
   claimInputs(file, determining, `the samples of stage ${input.stage + 1} episode ${input.episode}`);
+  if (input.dense) return sampleDenseTask(root, input, file);
   if (!fs.existsSync(file)) {
     await initBackend({ log });
     const start = loadNetwork(inStore(root, input.start)).arch;
@@ -191,6 +210,51 @@ export async function samplePolicyTask(raw: unknown): Promise<SamplePolicyOutput
   };
 }
 
+/**
+ * samplePolicy in the DenseNet space. The random twin samples (controller.kind "random"); the RL policy over the
+ * DenseView tokens and masks is not wired yet, so checkSearchConfig rejects kind "rl" for DenseNet searches.
+ */
+async function sampleDenseTask(root: string, input: z.infer<typeof SamplePolicyInputSchema>, file: string): Promise<SamplePolicyOutput> {
+  const space = input.dense!;
+  if (input.controller.kind !== 'random') throw new ConfigError('samplePolicy input', [{ path: 'controller.kind', message: 'the DenseNet space samples with the random controller only (kind "random")' }]);
+  if (!fs.existsSync(file)) {
+    const start = loadDenseNetwork(inStore(root, input.start)).net;
+    const samples = sampleDenseRandom(start, input.n, input.seed, { widerSteps: input.widerSteps, deeperSteps: input.deeperSteps }, space);
+    writeJsonAtomic(file, { stage: input.stage, episode: input.episode, seed: input.seed, samples });
+  }
+  const { samples } = DenseSamplesFileSchema.parse(JSON.parse(fs.readFileSync(file, 'utf8')));
+  return {
+    samplesFile: toStore(root, file),
+    candidates: samples.map((s, index) => ({ index, actions: s.actions, notation: toDenseNotation(s.net, space.bottleneckFactor), key: denseCanonicalKey(s.net) })),
+  };
+}
+
+const DenseSamplesFileSchema = z.object({ stage: z.number(), episode: z.number(), seed: z.number(), samples: z.array(DenseSampleSchema) });
+
+/** transformCandidate in the DenseNet space: Eq. 4 widening and layer insertion, checked without noise like plain nets. */
+async function transformDenseTask(root: string, input: z.infer<typeof TransformInputSchema>, output: string, batch: tf.Tensor4D, checkBatch: tf.Tensor4D): Promise<TransformOutput> {
+  const space = input.dense!;
+  const parent = loadDenseNetwork(inStore(root, input.start));
+  const apply = (noise: number) =>
+    applyDenseActions(parent.net, parent.weights, input.actions, space, Rng.fromSeed(input.seed), { split: input.transform.wider.split, noise });
+  const noise = input.transform.wider.noise;
+  const checkImages = noise > 0 ? checkBatch : batch;
+  const exact = apply(0);
+  const a = predictDenseLogits(parent.net, parent.weights, checkImages, parent.modelOptions);
+  const b = predictDenseLogits(exact.net, exact.weights, checkImages, parent.modelOptions);
+  let maxAbsDiff = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= maxAbsDiff)) maxAbsDiff = Number.isNaN(d) ? Infinity : d;
+  }
+  if (!(maxAbsDiff <= input.tolerance)) {
+    throw new FunctionNotPreservedError(`${input.name}: the transformed DenseNet (without noise) differs from its parent by ${maxAbsDiff} (> ${input.tolerance}) in its logits`);
+  }
+  const child = noise > 0 ? apply(noise) : exact;
+  await saveDenseNetwork(output, child.net, child.weights, { parent: input.start, actions: input.actions, maxAbsDiff, transform: input.transform }, { model: parent.modelOptions });
+  return { network: networkRef(root, input.name, output), maxAbsDiff };
+}
+
 /** Applies the sampled actions to the stage's start network, verifies the child computes the same function, saves it. */
 export async function transformCandidateTask(raw: unknown): Promise<TransformOutput> {
   const { root, input } = parseEnvelope(TransformInputSchema, raw, 'transformCandidate');
@@ -202,7 +266,8 @@ export async function transformCandidateTask(raw: unknown): Promise<TransformOut
     return { network: networkRef(root, input.name, output), maxAbsDiff: meta.maxAbsDiff };
   }
   await initBackend({ log });
-  const parent = loadNetwork(inStore(root, input.start));
+  // A DenseNet parent is loaded by transformDenseTask; the plain one here.
+  const parent = input.dense ? undefined : loadNetwork(inStore(root, input.start));
   const probe = readProbe(inStore(root, input.runDir));
   const [h, w, c] = probe.meta.shape;
   const per = h * w * c;
@@ -213,6 +278,7 @@ export async function transformCandidateTask(raw: unknown): Promise<TransformOut
   const batch = tf.tensor4d(x, [n, h, w, c]);
   const checkBatch = tf.tidy(() => batch.slice([0, 0, 0, 0], [Math.min(CHECK_BATCH, n), h, w, c]));
   try {
+    if (!parent) return await transformDenseTask(root, input, output, batch, checkBatch);
     const apply = (transform: typeof input.transform, images: tf.Tensor4D) =>
       applyActions(parent.arch, parent.weights, input.actions, {
         space: input.space,
@@ -250,6 +316,15 @@ export async function updatePolicyTask(raw: unknown): Promise<UpdatePolicyOutput
   if (!fs.existsSync(output) || !fs.existsSync(summaryFile)) {
     await initBackend({ log });
     const samplesFile = inStore(root, input.samplesFile);
+    if (input.dense) {
+      // The DenseNet random twin: rewards and the baseline for the reports, no weights to learn.
+      const { samples: dense } = DenseSamplesFileSchema.parse(JSON.parse(fs.readFileSync(samplesFile, 'utf8')));
+      const prev = input.policy ? readDensePolicy(inStore(root, input.policy)) : null;
+      const stats = denseRandomUpdate(prev, dense, input.accuracies, input.controller, input.dense);
+      saveDensePolicy(output, stats.policy);
+      writeJsonAtomic(summaryFile, { updates: stats.policy.updates, baseline: stats.policy.baseline, meanReward: stats.meanReward, rewards: stats.rewards, advantages: stats.advantages, loss: NaN, entropy: NaN });
+      return { policy: toStore(root, output), updates: stats.policy.updates, baseline: stats.policy.baseline as number, meanReward: stats.meanReward };
+    }
     const { samples } = SamplesFileSchema.parse(JSON.parse(fs.readFileSync(samplesFile, 'utf8')));
     if (samples.length !== input.accuracies.length) throw new ConfigError(samplesFile, [{ path: 'accuracies', message: `${input.accuracies.length} accuracies for ${samples.length} samples` }]);
     const controller = openController(input.policy && inStore(root, input.policy), input.controller, input.space, input.policySeed);

@@ -6,6 +6,7 @@ import { DEFAULT_TRANSFORM_OPTIONS, TransformOptionsSchema } from '../transform/
 import { BACKEND_CHOICES } from '../backend/names';
 import { DurationSchema } from './duration';
 import { DatasetConfigSchema } from './dataset';
+import { DenseSpaceSchema } from '../densenet/schema';
 
 export { DatasetConfigSchema, type DatasetConfig } from './dataset';
 
@@ -20,6 +21,17 @@ export const StartNetSchema = z.union([
     .strict(),
   z.object({ checkpoint: z.string().min(1) }).strict(),
 ]);
+
+/**
+ * Which space the search explores: the paper's plain CNNs (the default; `space` holds their widths and kernels) or
+ * DenseNet-BC ("Explore DenseNet Architecture Space": growth rates the wider actor chooses from, the bottleneck factor,
+ * and a cap on layers per block). The start network's notation is parsed in this space.
+ */
+export const SearchSpaceKindSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('plain') }).strict(),
+  z.object({ kind: z.literal('densenet'), growthRates: DenseSpaceSchema.shape.growthRates, bottleneckFactor: DenseSpaceSchema.shape.bottleneckFactor, maxLayersPerBlock: DenseSpaceSchema.shape.maxLayersPerBlock }).strict(),
+]);
+export type SearchSpaceKind = z.infer<typeof SearchSpaceKindSchema>;
 
 export const StageSchema = z
   .object({
@@ -65,6 +77,7 @@ export const SearchConfigSchema = z
     dataset: DatasetConfigSchema,
     startNet: StartNetSchema,
     space: SearchSpaceSchema.default(SearchSpaceSchema.parse({})),
+    searchSpace: SearchSpaceKindSchema.default({ kind: 'plain' }),
     controller: ControllerConfigSchema.extend({ kind: z.enum(['rl', 'random']).default('rl') }).prefault({}),
     stages: z
       .array(StageSchema)
@@ -110,6 +123,13 @@ export const SearchConfigSchema = z
       .prefault({}),
   })
   .strict();
+
+/** The DenseNet space of a DenseNet search (validated again: growth rates strictly increasing), else null. */
+export function denseSpaceOf(config: Pick<SearchConfig, 'searchSpace'>): z.infer<typeof DenseSpaceSchema> | null {
+  if (config.searchSpace.kind !== 'densenet') return null;
+  const { kind: _kind, ...rest } = config.searchSpace;
+  return DenseSpaceSchema.parse(rest);
+}
 
 export type SearchConfig = z.infer<typeof SearchConfigSchema>;
 export type SearchConfigInput = z.input<typeof SearchConfigSchema>;

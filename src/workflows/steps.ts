@@ -2,6 +2,10 @@ import { condition, log } from '@temporalio/workflow';
 import type { CandidateFailure, CandidateRecord, NetworkRef, SampledCandidate, SearchResultSummary, TrainNetworkInput, TrainNetworkOutput } from '../activities/contract';
 import { paramCount, parseNotation } from '../arch';
 import { datasetInputShape } from '../config/semantic';
+import { denseSpaceOf } from '../config/search-config';
+import { denseParamCount } from '../densenet/analysis';
+import { parseDenseNotation } from '../densenet/notation';
+import type { DenseSpace } from '../densenet/schema';
 import { bestCandidate, firstByKey, rewardOf, topCandidates } from '../search/rules';
 import { RunLayout, candidateName, jobPaths } from '../store/layout';
 import { type TrainingPhase, recipeFor } from '../train/recipe';
@@ -106,6 +110,7 @@ export async function runEpisode(run: Run, s: CarriedState, seen: Seen): Promise
         policy: s.policy,
         controller,
         space: config.space,
+        ...denseOf(config),
         start: s.stageStart.dir,
         n,
         seed: deriveSeed(config.seed, 'sample', s.stage, episode),
@@ -127,6 +132,7 @@ export async function runEpisode(run: Run, s: CarriedState, seen: Seen): Promise
         output: layoutOf(s).policy(s.policyUpdates + 1),
         controller,
         space: config.space,
+        ...denseOf(config),
         policySeed: deriveSeed(config.seed, 'policy'),
       },
     ]),
@@ -172,6 +178,7 @@ async function transformAndTrain(run: Run, s: CarriedState, episode: number, c: 
           start: s.stageStart.dir,
           actions: c.actions,
           space: config.space,
+        ...denseOf(config),
           transform: config.transform,
           output: jobPaths(candDir).init,
           seed: deriveSeed(config.seed, 'transform', name),
@@ -204,9 +211,17 @@ function failedOutcome(run: Run, name: string, candDir: string, c: SampledCandid
   return { network, diverged: false, cachedFrom: null, maxAbsDiff: child?.maxAbsDiff ?? null, failed };
 }
 
+/** The activities' `dense` field: the DenseNet space of a DenseNet search; nothing for plain ones (inputs unchanged). */
+function denseOf(config: Run['config']): { dense?: DenseSpace } {
+  const dense = denseSpaceOf(config);
+  return dense ? { dense } : {};
+}
+
 /** Parameters of a sampled architecture (pure arithmetic on its notation). */
 function paramsOf(run: Run, notation: string): number {
   try {
+    const dense = denseSpaceOf(run.config);
+    if (dense) return denseParamCount(parseDenseNotation(notation, datasetInputShape(run.config.dataset), dense.bottleneckFactor));
     return paramCount(parseNotation(notation, datasetInputShape(run.config.dataset), run.config.space));
   } catch {
     return 0;
