@@ -2,6 +2,10 @@ import type { Command } from 'commander';
 import { DEFAULT_SPACE, type InputShape, InputShapeSchema, parseNotation, toNotation } from '../../arch';
 import { initBackend } from '../../backend';
 import { type Controller, createController, loadController } from '../../controller';
+import { ControllerConfigSchema } from '../../controller/config';
+import { isDenseNotation, parseDenseNotation, toDenseNotation } from '../../densenet/notation';
+import { type DenseSpace, DenseSpaceSchema } from '../../densenet/schema';
+import { readDensePolicy, sampleDenseRandom } from '../../densenet/search';
 
 interface SampleOptions {
   policy: string;
@@ -12,6 +16,36 @@ interface SampleOptions {
   controller?: string;
   verbose?: boolean;
   json?: boolean;
+  growthRates?: string;
+}
+
+/**
+ * A start net in the DenseNet notation samples in the DenseNet space with the random twin (the RL policy over DenseNet
+ * tokens is not wired yet): --policy new (growth rates from --growth-rates, default the paper's {40, …, 64}) or a
+ * DenseNet search's policy checkpoint (its space).
+ */
+function sampleDenseNets(opts: SampleOptions, n: number, seed: number): void {
+  if (opts.controller !== undefined && opts.controller !== 'random') throw new Error(`--controller ${opts.controller}: DenseNets (a start net with D(…) blocks) sample with the random controller only`);
+  let space: DenseSpace;
+  if (opts.policy === 'new') {
+    const rates = opts.growthRates?.split(',').map((g) => Number(g.trim()));
+    const r = DenseSpaceSchema.safeParse(rates ? { growthRates: rates } : {});
+    if (!r.success) throw new Error(`--growth-rates must be strictly increasing positive integers, e.g. 40,44,48 (got "${opts.growthRates}")`);
+    space = r.data;
+  } else {
+    if (opts.growthRates !== undefined) throw new Error('--growth-rates applies to --policy new only (a checkpoint carries its space)');
+    space = DenseSpaceSchema.parse(readDensePolicy(opts.policy).space);
+  }
+  const steps = ControllerConfigSchema.parse({});
+  const start = parseDenseNotation(opts.net, parseInput(opts.input), space.bottleneckFactor);
+  for (const s of sampleDenseRandom(start, n, seed, { widerSteps: steps.widerSteps, deeperSteps: steps.deeperSteps }, space)) {
+    const notation = toDenseNotation(s.net, space.bottleneckFactor);
+    if (opts.json) console.log(JSON.stringify({ notation, actions: s.actions }));
+    else {
+      console.log(notation);
+      if (opts.verbose) for (const a of s.actions) console.log(`  ${JSON.stringify(a)}`);
+    }
+  }
 }
 
 function parseInput(text: string): InputShape {
@@ -32,11 +66,12 @@ export function register(program: Command): void {
     .command('sample')
     .description('sample networks from a meta-controller policy (a checkpoint, or a new one) and print them in the paper notation')
     .requiredOption('--policy <ckpt|new>', 'controller checkpoint file, or "new" for a freshly initialised controller')
-    .requiredOption('--net <notation>', 'start network, e.g. "C(16,3,1), P(2,2,MAX), FC(64), SM(10)"')
+    .requiredOption('--net <notation>', 'start network, e.g. "C(16,3,1), P(2,2,MAX), FC(64), SM(10)", or a DenseNet-BC "C(24,3), D(12*6), T(48), D(12*6), SM(10)"')
     .option('--input <HxWxC>', 'input shape', '32x32x3')
     .option('--n <count>', 'number of networks', '10')
     .option('--seed <seed>', 'sampling seed (and initial weights for --policy new)', '0')
     .option('--controller <rl|random>', 'kind of new controller (with --policy new)')
+    .option('--growth-rates <list>', 'DenseNet start nets: growth rates the wider actor chooses from (with --policy new)', undefined)
     .option('--verbose', 'print the actions under each network')
     .option('--json', 'print one JSON object per network: notation, actions')
     .action(async (opts: SampleOptions) => {
@@ -44,6 +79,7 @@ export function register(program: Command): void {
       const seed = parseInteger(opts.seed, '--seed', -0x80000000);
       const kind = opts.controller;
       if (kind !== undefined && kind !== 'rl' && kind !== 'random') throw new Error(`--controller must be rl or random, got "${kind}"`);
+      if (isDenseNotation(opts.net)) return sampleDenseNets(opts, n, seed);
       await initBackend({ log: opts.verbose ? undefined : () => {} });
       let controller: Controller;
       if (opts.policy === 'new') controller = createController({}, DEFAULT_SPACE, seed, kind ?? 'rl');
