@@ -3,6 +3,9 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { type CandidateRecord, CandidateRecordSchema, type NetworkRef, NetworkRefSchema } from '../activities/contract';
 import { ActionSchema, ArchSchema, canonicalKey, paramCount, toNotation } from '../arch';
+import { denseCanonicalKey, denseParamCount } from '../densenet/analysis';
+import { toDenseNotation } from '../densenet/notation';
+import { DenseNetSchema } from '../densenet/schema';
 import { type SearchConfig, SearchConfigSchema } from '../config/search-config';
 import { readSearchResult } from '../store/result';
 import { storageRoot } from '../store/root';
@@ -103,7 +106,12 @@ function readJson<T>(file: string, schema: z.ZodType<T>, what: string): T {
 
 const StageSummarySchema = z.object({ stage: z.number().int(), start: NetworkRefSchema, candidates: z.array(CandidateRecordSchema) });
 const OutcomeSchema = z.object({ network: NetworkRefSchema, diverged: z.boolean() }).passthrough();
-const SamplesSchema = z.object({ samples: z.array(z.object({ actions: z.array(ActionSchema), arch: ArchSchema }).passthrough()) }).passthrough();
+// Plain samples carry `arch`, DenseNet samples `net` (src/densenet/controller.ts).
+const SamplesSchema = z
+  .object({ samples: z.array(z.union([z.object({ actions: z.array(ActionSchema), arch: ArchSchema }), z.object({ actions: z.array(ActionSchema), net: DenseNetSchema })])) })
+  .passthrough();
+const sampledNet = (s: z.infer<typeof SamplesSchema>['samples'][number]) =>
+  'arch' in s ? { key: canonicalKey(s.arch), notation: toNotation(s.arch), params: paramCount(s.arch) } : { key: denseCanonicalKey(s.net), notation: toDenseNotation(s.net), params: denseParamCount(s.net) };
 const TransformMetaSchema = z.object({ maxAbsDiff: z.number().optional() }).passthrough();
 
 function readOutcome(jobDir: string): z.infer<typeof OutcomeSchema> | undefined {
@@ -143,7 +151,8 @@ function stageInProgress(layout: RunLayout, stage: number, parent: string): { ca
     samples.forEach((s, index) => {
       const id = { stage, episode, index };
       const name = candidateName(id);
-      const key = canonicalKey(s.arch);
+      const net = sampledNet(s);
+      const key = net.key;
       const base = { name, stage, episode, index, parent, actions: s.actions };
       const jobDir = layout.candidate(id);
       const outcome = readOutcome(jobDir);
@@ -158,7 +167,7 @@ function stageInProgress(layout: RunLayout, stage: number, parent: string): { ca
         records.push({ ...base, network: earlier.network, diverged: earlier.diverged, cachedFrom: earlier.name, maxAbsDiff: earlier.maxAbsDiff, failed: earlier.failed });
       } else {
         records.push(undefined);
-        pending.push({ ...base, notation: toNotation(s.arch), params: paramCount(s.arch) });
+        pending.push({ ...base, notation: net.notation, params: net.params });
       }
     });
     for (const r of records) if (r) candidates.push(r);
