@@ -36,7 +36,7 @@ import { predictDenseLogits } from '../densenet/model';
 import { parseDenseNotation, toDenseNotation } from '../densenet/notation';
 import { applyDenseActions } from '../densenet/transform';
 import { initDenseWeights } from '../densenet/weights';
-import { denseRandomUpdate, readDensePolicy, sampleDenseRandom, saveDensePolicy } from '../densenet/search';
+import { type DenseSearchController, createDenseController, denseControllerFromCheckpoint, readDensePolicy, saveDensePolicy } from '../densenet/search';
 import { FunctionNotPreservedError, StoreFileError } from './errors';
 
 /**
@@ -210,17 +210,26 @@ export async function samplePolicyTask(raw: unknown): Promise<SamplePolicyOutput
   };
 }
 
-/**
- * samplePolicy in the DenseNet space. The random twin samples (controller.kind "random"); the RL policy over the
- * DenseView tokens and masks is not wired yet, so checkSearchConfig rejects kind "rl" for DenseNet searches.
- */
+/** A DenseNet search's controller: the latest checkpoint, or a fresh one from the search's policy seed. */
+function openDenseController(root: string, policy: string | null, controller: ControllerInput, space: NonNullable<z.infer<typeof SamplePolicyInputSchema>['dense']>, policySeed: number): DenseSearchController {
+  if (policy) return denseControllerFromCheckpoint(readDensePolicy(inStore(root, policy)));
+  const { kind, ...cfg } = controller;
+  return createDenseController(kind, cfg, space, policySeed);
+}
+
+/** samplePolicy in the DenseNet space: the RL policy over the DenseView tokens and masks, or the random twin. */
 async function sampleDenseTask(root: string, input: z.infer<typeof SamplePolicyInputSchema>, file: string): Promise<SamplePolicyOutput> {
   const space = input.dense!;
-  if (input.controller.kind !== 'random') throw new ConfigError('samplePolicy input', [{ path: 'controller.kind', message: 'the DenseNet space samples with the random controller only (kind "random")' }]);
   if (!fs.existsSync(file)) {
+    await initBackend({ log });
     const start = loadDenseNetwork(inStore(root, input.start)).net;
-    const samples = sampleDenseRandom(start, input.n, input.seed, { widerSteps: input.widerSteps, deeperSteps: input.deeperSteps }, space);
-    writeJsonAtomic(file, { stage: input.stage, episode: input.episode, seed: input.seed, samples });
+    const controller = openDenseController(root, input.policy, input.controller, space, input.policySeed);
+    try {
+      const samples = controller.sample(start, input.n, input.seed, { widerSteps: input.widerSteps, deeperSteps: input.deeperSteps });
+      writeJsonAtomic(file, { stage: input.stage, episode: input.episode, seed: input.seed, samples });
+    } finally {
+      controller.dispose();
+    }
   }
   const { samples } = DenseSamplesFileSchema.parse(JSON.parse(fs.readFileSync(file, 'utf8')));
   return {
@@ -317,23 +326,27 @@ export async function updatePolicyTask(raw: unknown): Promise<UpdatePolicyOutput
     await initBackend({ log });
     const samplesFile = inStore(root, input.samplesFile);
     if (input.dense) {
-      // The DenseNet random twin: rewards and the baseline for the reports, no weights to learn.
       const { samples: dense } = DenseSamplesFileSchema.parse(JSON.parse(fs.readFileSync(samplesFile, 'utf8')));
-      const prev = input.policy ? readDensePolicy(inStore(root, input.policy)) : null;
-      const stats = denseRandomUpdate(prev, dense, input.accuracies, input.controller, input.dense);
-      saveDensePolicy(output, stats.policy);
-      writeJsonAtomic(summaryFile, { updates: stats.policy.updates, baseline: stats.policy.baseline, meanReward: stats.meanReward, rewards: stats.rewards, advantages: stats.advantages, loss: NaN, entropy: NaN });
-      return { policy: toStore(root, output), updates: stats.policy.updates, baseline: stats.policy.baseline as number, meanReward: stats.meanReward };
-    }
-    const { samples } = SamplesFileSchema.parse(JSON.parse(fs.readFileSync(samplesFile, 'utf8')));
-    if (samples.length !== input.accuracies.length) throw new ConfigError(samplesFile, [{ path: 'accuracies', message: `${input.accuracies.length} accuracies for ${samples.length} samples` }]);
-    const controller = openController(input.policy && inStore(root, input.policy), input.controller, input.space, input.policySeed);
-    try {
-      const stats = controller.update(samples, input.accuracies);
-      controller.save(output);
-      writeJsonAtomic(summaryFile, { updates: stats.updates, baseline: stats.baseline, meanReward: stats.meanReward, rewards: stats.rewards, advantages: stats.advantages, loss: stats.loss, entropy: stats.entropy });
-    } finally {
-      controller.dispose();
+      if (dense.length !== input.accuracies.length) throw new ConfigError(samplesFile, [{ path: 'accuracies', message: `${input.accuracies.length} accuracies for ${dense.length} samples` }]);
+      const controller = openDenseController(root, input.policy, input.controller, input.dense, input.policySeed);
+      try {
+        const stats = controller.update(dense, input.accuracies);
+        saveDensePolicy(output, controller.checkpoint());
+        writeJsonAtomic(summaryFile, { updates: stats.updates, baseline: stats.baseline, meanReward: stats.meanReward, rewards: stats.rewards, advantages: stats.advantages, loss: stats.loss, entropy: stats.entropy });
+      } finally {
+        controller.dispose();
+      }
+    } else {
+      const { samples } = SamplesFileSchema.parse(JSON.parse(fs.readFileSync(samplesFile, 'utf8')));
+      if (samples.length !== input.accuracies.length) throw new ConfigError(samplesFile, [{ path: 'accuracies', message: `${input.accuracies.length} accuracies for ${samples.length} samples` }]);
+      const controller = openController(input.policy && inStore(root, input.policy), input.controller, input.space, input.policySeed);
+      try {
+        const stats = controller.update(samples, input.accuracies);
+        controller.save(output);
+        writeJsonAtomic(summaryFile, { updates: stats.updates, baseline: stats.baseline, meanReward: stats.meanReward, rewards: stats.rewards, advantages: stats.advantages, loss: stats.loss, entropy: stats.entropy });
+      } finally {
+        controller.dispose();
+      }
     }
   }
   const s = JSON.parse(fs.readFileSync(summaryFile, 'utf8')) as { updates: number; baseline: number; meanReward: number };

@@ -60,7 +60,7 @@ export function checkSearchConfig(config: SearchConfig): void {
   if (issues.length) throw new ConfigError('(semantic checks)', issues);
 }
 
-/** The DenseNet space (growth rates strictly increasing) and the controllers that can drive it. */
+/** The DenseNet space (growth rates strictly increasing). */
 function checkDenseSpace(config: SearchConfig, issues: Issue[]): ReturnType<typeof denseSpaceOf> {
   let dense: ReturnType<typeof denseSpaceOf> = null;
   try {
@@ -69,9 +69,6 @@ function checkDenseSpace(config: SearchConfig, issues: Issue[]): ReturnType<type
     const zi = (err as { issues?: { path: PropertyKey[]; message: string }[] }).issues;
     if (!zi) throw err;
     issues.push(...zi.map((i) => ({ path: ['searchSpace', ...i.path.map(String)].join('.'), message: i.message })));
-  }
-  if (config.controller.kind !== 'random') {
-    issues.push({ path: 'controller.kind', message: 'the DenseNet space (searchSpace.kind "densenet") samples with the random controller only for now; set controller.kind: random' });
   }
   return dense;
 }

@@ -99,9 +99,11 @@ export class PolicyNet {
     readonly config: ControllerConfig,
     readonly space: SearchSpace,
     values: Record<string, Float32Array>,
+    /** Another space's token count (the DenseNet view's); by default the plain vocabulary's. */
+    vocabSize?: number,
   ) {
     this.vocab = new Vocabulary(space, config.poolMaxSize);
-    this.specs = paramSpecs(config, space, this.vocab.size);
+    this.specs = paramSpecs(config, space, vocabSize ?? this.vocab.size);
     this.vars = {};
     for (const [name, spec] of Object.entries(this.specs)) {
       const v = values[name];
@@ -129,13 +131,17 @@ export class PolicyNet {
 
   /** Encode a batch of architectures (one token per layer). */
   encode(archs: readonly Arch[]): BiLstmOutput & { lengths: number[] } {
-    const seqs = archs.map((a) => this.vocab.encode(a));
+    return this.encodeIds(archs.map((a) => this.vocab.encode(a)));
+  }
+
+  /** Encode token-id sequences (another space's view, e.g. src/densenet/controller.ts denseView). */
+  encodeIds(seqs: readonly (readonly number[])[]): BiLstmOutput & { lengths: number[] } {
     const lengths = seqs.map((s) => s.length);
     const steps = Math.max(...lengths);
     const ids: number[] = [];
     for (const s of seqs) for (let t = 0; t < steps; t++) ids.push(s[t] ?? 0);
     const E = this.config.embeddingSize;
-    const emb = tf.reshape(this.lookup('embedding', ids), [archs.length, steps, E]);
+    const emb = tf.reshape(this.lookup('embedding', ids), [seqs.length, steps, E]);
     const xs = tf.unstack(emb, 1) as tf.Tensor2D[];
     const out = biLstm(this.lstm('encoder.fw'), this.lstm('encoder.bw'), xs, lengths, this.config.encoderUnits);
     return { ...out, lengths };

@@ -85,7 +85,8 @@ export function denseDeeperMasks(net: DenseNet, space: DenseSpace, maxBlocks = I
 /** Makes the per-step decisions for a batch of networks (the RL policy or the random twin). */
 export interface DenseChooser {
   widen(views: readonly DenseView[], rngs: readonly Rng[]): boolean[][];
-  deepen(masks: readonly DenseDeeperMasks[], rngs: readonly Rng[]): { block: number; position: number }[];
+  /** `views`: the networks the choices are made on (the RL policy encodes them; the random twin ignores them). */
+  deepen(masks: readonly DenseDeeperMasks[], rngs: readonly Rng[], views: readonly DenseView[]): { block: number; position: number }[];
 }
 
 function uniformIndex(rng: Rng, mask: readonly boolean[]): number {
@@ -153,7 +154,7 @@ export function sampleDense(chooser: DenseChooser, start: DenseNet, n: number, s
   }
   for (let step = 0; step < opts.deeperSteps; step++) {
     const masks = nets.map((net) => denseDeeperMasks(net, space, opts.maxBlocks, opts.maxPositions));
-    const choices = chooser.deepen(masks, rngs);
+    const choices = chooser.deepen(masks, rngs, nets.map((net) => denseView(net, space, vocab)));
     nets.forEach((net, i) => {
       const { block, position } = choices[i];
       const m = masks[i];

@@ -1,21 +1,36 @@
 import * as fs from 'node:fs';
 import { z } from 'zod';
-import type { ControllerConfig } from '../controller/config';
+import { TensorBlobSchema, decodeTensors } from '../controller/checkpoint';
+import { type ControllerConfig, ControllerConfigSchema } from '../controller/config';
 import { baselineStep, cleanAccuracy } from '../controller/reward';
 import { writeJsonAtomic } from '../util/atomic';
-import { denseParamCount } from './analysis';
 import { type DenseSample, randomDenseChooser, sampleDense } from './controller';
-import type { DenseNet, DenseSpace } from './schema';
+import { denseReward } from './reward';
+import { DenseRlController, denseParamSpecs } from './rl';
+import { type DenseNet, type DenseSpace, DenseSpaceSchema } from './schema';
+
+export { denseReward } from './reward';
 
 /**
- * The DenseNet search's controller state between episodes. The random twin (src/densenet/controller.ts) never learns,
- * but, as the plain RandomController does, it tracks the reward baseline and the number of updates for the reports;
- * this file is its policy checkpoint (the workflow passes it from update to update).
+ * The DenseNet search's controllers behind one interface for the control activities: the RL policy
+ * (src/densenet/rl.ts) or the random twin (src/densenet/controller.ts), and their checkpoint file, passed from update
+ * to update by the workflow. The random twin never learns but, as the plain RandomController, tracks the reward
+ * baseline and the number of updates for the reports.
  */
 export const DENSE_POLICY_FORMAT = 'eas-dense-controller';
-export const DensePolicySchema = z
-  .object({ format: z.literal(DENSE_POLICY_FORMAT), version: z.literal(1), kind: z.literal('random'), space: z.unknown(), updates: z.number().int().nonnegative(), baseline: z.number().nullable() })
-  .strict();
+const TensorMapSchema = z.record(z.string(), TensorBlobSchema);
+const Common = { format: z.literal(DENSE_POLICY_FORMAT), version: z.literal(1), config: ControllerConfigSchema, space: DenseSpaceSchema, updates: z.number().int().nonnegative(), baseline: z.number().nullable() };
+export const DensePolicySchema = z.discriminatedUnion('kind', [
+  z.object({ ...Common, kind: z.literal('random') }).strict(),
+  z
+    .object({
+      ...Common,
+      kind: z.literal('rl'),
+      params: TensorMapSchema,
+      adam: z.object({ step: z.number().int().nonnegative(), beta1Power: z.number(), beta2Power: z.number(), m: TensorMapSchema, v: TensorMapSchema }).strict(),
+    })
+    .strict(),
+]);
 export type DensePolicy = z.infer<typeof DensePolicySchema>;
 
 export function readDensePolicy(file: string): DensePolicy {
@@ -35,28 +50,78 @@ export function sampleDenseRandom(start: DenseNet, n: number, seed: number, step
   return sampleDense(randomDenseChooser, start, n, seed, steps, space);
 }
 
-/** The plain space's reward (src/controller/reward.ts) with the DenseNet's parameter count for the optional penalty. */
-export function denseReward(acc: number, net: DenseNet, config: ControllerConfig): number {
-  const a = Math.min(Math.max(acc, 0), config.accClip);
-  const base = config.reward === 'tan' ? Math.tan((a * Math.PI) / 2) : a;
-  return config.paramPenalty > 0 ? base - (config.paramPenalty * denseParamCount(net)) / 1e6 : base;
-}
-
 export interface DenseUpdateStats {
-  policy: DensePolicy;
   rewards: number[];
   advantages: number[];
   meanReward: number;
+  baseline: number;
+  updates: number;
+  loss: number;
+  entropy: number;
 }
 
-/** One episode's bookkeeping for the random twin: rewards, the baseline step and the update count. */
-export function denseRandomUpdate(prev: DensePolicy | null, samples: readonly DenseSample[], accuracies: readonly (number | null)[], config: ControllerConfig, space: DenseSpace): DenseUpdateStats {
-  if (samples.length === 0 || samples.length !== accuracies.length) throw new Error(`update needs one accuracy per sample, got ${samples.length} samples and ${accuracies.length} accuracies`);
-  const rewards = samples.map((s, i) => denseReward(cleanAccuracy(accuracies[i], i), s.net, config));
-  const { baseline, advantages } = baselineStep(prev?.baseline ?? null, rewards, config);
-  const meanReward = rewards.reduce((a, b) => a + b, 0) / rewards.length;
-  const policy: DensePolicy = { format: DENSE_POLICY_FORMAT, version: 1, kind: 'random', space, updates: (prev?.updates ?? 0) + 1, baseline };
-  return { policy, rewards, advantages, meanReward };
+export interface DenseSearchController {
+  readonly kind: 'rl' | 'random';
+  sample(start: DenseNet, n: number, seed: number, steps: { widerSteps: number; deeperSteps: number }): DenseSample[];
+  update(samples: readonly DenseSample[], accuracies: readonly (number | null)[]): DenseUpdateStats;
+  checkpoint(): DensePolicy;
+  dispose(): void;
+}
+
+class DenseRandom implements DenseSearchController {
+  readonly kind = 'random' as const;
+  constructor(
+    readonly config: ControllerConfig,
+    readonly space: DenseSpace,
+    private baseline: number | null = null,
+    private updates = 0,
+  ) {}
+  sample(start: DenseNet, n: number, seed: number, steps: { widerSteps: number; deeperSteps: number }): DenseSample[] {
+    return sampleDenseRandom(start, n, seed, steps, this.space);
+  }
+  update(samples: readonly DenseSample[], accuracies: readonly (number | null)[]): DenseUpdateStats {
+    if (samples.length === 0 || samples.length !== accuracies.length) throw new Error(`update needs one accuracy per sample, got ${samples.length} samples and ${accuracies.length} accuracies`);
+    const rewards = samples.map((s, i) => denseReward(cleanAccuracy(accuracies[i], i), s.net, this.config));
+    const { baseline, advantages } = baselineStep(this.baseline, rewards, this.config);
+    this.baseline = baseline;
+    this.updates += 1;
+    return { rewards, advantages, meanReward: rewards.reduce((a, b) => a + b, 0) / rewards.length, baseline, updates: this.updates, loss: NaN, entropy: NaN };
+  }
+  checkpoint(): DensePolicy {
+    return { format: DENSE_POLICY_FORMAT, version: 1, kind: 'random', config: this.config, space: this.space, updates: this.updates, baseline: this.baseline };
+  }
+  dispose(): void {}
+}
+
+class DenseRl implements DenseSearchController {
+  readonly kind = 'rl' as const;
+  constructor(private readonly rl: DenseRlController) {}
+  sample(start: DenseNet, n: number, seed: number, steps: { widerSteps: number; deeperSteps: number }): DenseSample[] {
+    return this.rl.sample(start, n, seed, steps);
+  }
+  update(samples: readonly DenseSample[], accuracies: readonly (number | null)[]): DenseUpdateStats {
+    return this.rl.update(samples, accuracies);
+  }
+  checkpoint(): DensePolicy {
+    return { format: DENSE_POLICY_FORMAT, version: 1, kind: 'rl', config: this.rl.config, space: this.rl.space, ...this.rl.state() };
+  }
+  dispose(): void {
+    this.rl.dispose();
+  }
+}
+
+/** A fresh controller (RL weights from `seed`). */
+export function createDenseController(kind: 'rl' | 'random', config: ControllerConfig, space: DenseSpace, seed: number): DenseSearchController {
+  return kind === 'random' ? new DenseRandom(config, space) : new DenseRl(DenseRlController.create(config, space, seed));
+}
+
+/** The controller a checkpoint holds (its config and space; the caller passes the stage's steps when sampling). */
+export function denseControllerFromCheckpoint(p: DensePolicy): DenseSearchController {
+  if (p.kind === 'random') return new DenseRandom(p.config, p.space, p.baseline, p.updates);
+  const shapes = Object.fromEntries(Object.entries(denseParamSpecs(p.config, p.space)).map(([k, s]) => [k, s.shape]));
+  const params = decodeTensors(p.params, shapes, 'DenseNet controller params');
+  const adam = { step: p.adam.step, beta1Power: p.adam.beta1Power, beta2Power: p.adam.beta2Power, m: decodeTensors(p.adam.m, shapes, 'Adam m'), v: decodeTensors(p.adam.v, shapes, 'Adam v') };
+  return new DenseRl(new DenseRlController(p.config, p.space, { params, adam, baseline: p.baseline, updates: p.updates }));
 }
 
 export function saveDensePolicy(file: string, policy: DensePolicy): void {

@@ -14,6 +14,7 @@ import { writeReport } from '../../src/report';
 import { loadAnyNetwork, isDenseNet } from '../../src/densenet/network';
 import { parseDenseNotation } from '../../src/densenet/notation';
 import { denseDepth } from '../../src/densenet/analysis';
+import { DensePolicySchema } from '../../src/densenet/search';
 
 /*
  * The DenseNet-BC space end to end through a real Temporal dev server and real workers: configs/quickstart-densenet.yaml
@@ -76,6 +77,11 @@ test('quickstart-densenet completes: every candidate is a trained DenseNet with 
   }
   const episodes = Math.ceil(config.stages[0].networks / config.stages[0].networksPerEpisode);
   assert.equal(policyCheckpoints(runDir).length, episodes);
+  // The RL meta-controller drove it: every policy checkpoint is the DenseNet policy's, one more update each.
+  assert.equal(config.controller.kind, 'rl');
+  const policies = policyCheckpoints(runDir).map((f) => DensePolicySchema.parse(JSON.parse(fs.readFileSync(path.join(runDir, 'policy', f), 'utf8'))));
+  assert.deepEqual(policies.map((p) => [p.kind, p.space.growthRates]).sort(), policies.map(() => ['rl', [12, 16, 20, 24]]));
+  assert.deepEqual(policies.map((p) => p.updates).sort(), Array.from({ length: episodes }, (_, i) => i + 1));
   assert.equal(result.policyUpdates, episodes);
   assert.equal(saved.final.length, 1);
   assert.equal(typeof saved.final[0].network.accuracy, 'number');
