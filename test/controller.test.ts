@@ -256,7 +256,7 @@ describe('controller', () => {
     const file = tmp('bad.json');
     fs.writeFileSync(file, '{not json');
     assert.throws(() => loadController(file), /is not JSON/);
-    assert.throws(() => loadController(file + '.missing'), /cannot read controller checkpoint/);
+    assert.throws(() => loadController(file + '.missing'), /controller checkpoint \S+bad\.json\.missing: cannot be read: ENOENT/);
     assert.throws(() => controllerFromCheckpoint({ ...good, format: 'x' }), /not a valid controller checkpoint/);
     assert.throws(() => controllerFromCheckpoint({ ...good, params: undefined }), /needs "params" and "adam"/);
     assert.throws(() => controllerFromCheckpoint({ ...good, config: { ...good.config, maxBlocks: 5 } }), /"deeper.blockEmbedding" has shape \[4, 16\], expected \[5, 16\]/);
