@@ -73,3 +73,26 @@ test('the random twin keeps the baseline and update count in its checkpoint', ()
   assert.equal(ckpt.baseline, stats.baseline);
   assert.equal(denseControllerFromCheckpoint(ckpt).update(samples, [0.5, 0.6, 0.7]).updates, 2);
 });
+
+test('eas sample samples DenseNets: a new RL policy matches the library, a checkpoint samples as its controller, bad growth rates are refused', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const eas = (...args: string[]) => execFileSync(process.execPath, [path.join(__dirname, '..', 'bin', 'eas.js'), 'sample', ...args], { encoding: 'utf8', env: { ...process.env, EAS_BACKEND: 'cpu' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const net = toDenseNotation(start);
+  const lines = eas('--policy', 'new', '--net', net, '--input', '28x28x1', '--growth-rates', '12,16,20,24', '--n', '3', '--seed', '4').trim().split('\n');
+  const c = createDenseController('rl', config, space, 4);
+  try {
+    const expected = c.sample(start, 3, 4, { widerSteps: config.widerSteps, deeperSteps: config.deeperSteps }).map((s) => toDenseNotation(s.net));
+    assert.deepEqual(lines, expected);
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'eas-dense-cli-')), 'policy.json');
+    fs.writeFileSync(file, JSON.stringify(c.checkpoint()));
+    const json = eas('--policy', file, '--net', net, '--input', '28x28x1', '--n', '2', '--seed', '4', '--json').trim().split('\n').map((l) => JSON.parse(l) as { notation: string });
+    assert.deepEqual(json.map((j) => j.notation), expected.slice(0, 2));
+    assert.throws(() => eas('--policy', file, '--controller', 'random', '--net', net, '--input', '28x28x1'), /does not match the checkpoint/);
+  } finally {
+    c.dispose();
+  }
+  assert.throws(() => eas('--policy', 'new', '--net', net, '--input', '28x28x1', '--growth-rates', '12,8'), /--growth-rates must be strictly increasing/);
+});

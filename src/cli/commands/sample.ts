@@ -5,7 +5,7 @@ import { type Controller, createController, loadController } from '../../control
 import { ControllerConfigSchema } from '../../controller/config';
 import { isDenseNotation, parseDenseNotation, toDenseNotation } from '../../densenet/notation';
 import { type DenseSpace, DenseSpaceSchema } from '../../densenet/schema';
-import { readDensePolicy, sampleDenseRandom } from '../../densenet/search';
+import { type DenseSearchController, createDenseController, denseControllerFromCheckpoint, readDensePolicy } from '../../densenet/search';
 
 interface SampleOptions {
   policy: string;
@@ -20,25 +20,36 @@ interface SampleOptions {
 }
 
 /**
- * A start net in the DenseNet notation samples in the DenseNet space with the random twin (the RL policy over DenseNet
- * tokens is not wired yet): --policy new (growth rates from --growth-rates, default the paper's {40, …, 64}) or a
- * DenseNet search's policy checkpoint (its space).
+ * A start net in the DenseNet notation samples in the DenseNet space: --policy new (rl or random; growth rates from
+ * --growth-rates, default the paper's {40, …, 64}) or a DenseNet search's policy checkpoint (its space and config).
  */
-function sampleDenseNets(opts: SampleOptions, n: number, seed: number): void {
-  if (opts.controller !== undefined && opts.controller !== 'random') throw new Error(`--controller ${opts.controller}: DenseNets (a start net with D(…) blocks) sample with the random controller only`);
+function sampleDenseNets(opts: SampleOptions, n: number, seed: number, kind: 'rl' | 'random' | undefined): void {
   let space: DenseSpace;
+  let controller: DenseSearchController;
+  // Steps per network: the controller config's (a checkpoint's own, else the defaults: 4 wider, 5 deeper).
+  let steps = ControllerConfigSchema.parse({});
   if (opts.policy === 'new') {
     const rates = opts.growthRates?.split(',').map((g) => Number(g.trim()));
     const r = DenseSpaceSchema.safeParse(rates ? { growthRates: rates } : {});
     if (!r.success) throw new Error(`--growth-rates must be strictly increasing positive integers, e.g. 40,44,48 (got "${opts.growthRates}")`);
     space = r.data;
+    controller = createDenseController(kind ?? 'rl', ControllerConfigSchema.parse({}), space, seed);
   } else {
     if (opts.growthRates !== undefined) throw new Error('--growth-rates applies to --policy new only (a checkpoint carries its space)');
-    space = DenseSpaceSchema.parse(readDensePolicy(opts.policy).space);
+    const policy = readDensePolicy(opts.policy);
+    if (kind !== undefined && kind !== policy.kind) throw new Error(`--controller ${kind} does not match the checkpoint's controller (${policy.kind})`);
+    space = policy.space;
+    steps = policy.config;
+    controller = denseControllerFromCheckpoint(policy);
   }
-  const steps = ControllerConfigSchema.parse({});
-  const start = parseDenseNotation(opts.net, parseInput(opts.input), space.bottleneckFactor);
-  for (const s of sampleDenseRandom(start, n, seed, { widerSteps: steps.widerSteps, deeperSteps: steps.deeperSteps }, space)) {
+  let samples;
+  try {
+    const start = parseDenseNotation(opts.net, parseInput(opts.input), space.bottleneckFactor);
+    samples = controller.sample(start, n, seed, { widerSteps: steps.widerSteps, deeperSteps: steps.deeperSteps });
+  } finally {
+    controller.dispose();
+  }
+  for (const s of samples) {
     const notation = toDenseNotation(s.net, space.bottleneckFactor);
     if (opts.json) console.log(JSON.stringify({ notation, actions: s.actions }));
     else {
@@ -79,7 +90,10 @@ export function register(program: Command): void {
       const seed = parseInteger(opts.seed, '--seed', -0x80000000);
       const kind = opts.controller;
       if (kind !== undefined && kind !== 'rl' && kind !== 'random') throw new Error(`--controller must be rl or random, got "${kind}"`);
-      if (isDenseNotation(opts.net)) return sampleDenseNets(opts, n, seed);
+      if (isDenseNotation(opts.net)) {
+        await initBackend({ log: opts.verbose ? undefined : () => {} });
+        return sampleDenseNets(opts, n, seed, kind);
+      }
       await initBackend({ log: opts.verbose ? undefined : () => {} });
       let controller: Controller;
       if (opts.policy === 'new') controller = createController({}, DEFAULT_SPACE, seed, kind ?? 'rl');
