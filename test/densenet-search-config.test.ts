@@ -1,0 +1,48 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { ConfigError, type SearchConfigInput, denseSpaceOf, validateSearchConfig } from '../src/config/search-config';
+import { checkSearchConfig } from '../src/config/semantic';
+import { loadSearchConfig } from '../src/config/load';
+
+const base = (over: Partial<SearchConfigInput>): SearchConfigInput => ({
+  name: 'dn',
+  dataset: { name: 'fashion-mnist' },
+  startNet: { notation: 'C(16,3), D(12*2), T(20), D(12*2), SM(10)', epochs: 1 },
+  searchSpace: { kind: 'densenet', growthRates: [12, 16, 20, 24] },
+  stages: [{ networks: 4, networksPerEpisode: 2, widerSteps: 1, deeperSteps: 1 }],
+  final: { topK: 1, epochs: 1 },
+  ...over,
+});
+
+function issues(raw: SearchConfigInput): { path: string; message: string }[] {
+  try {
+    checkSearchConfig(validateSearchConfig(raw));
+    return [];
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues;
+    throw err;
+  }
+}
+
+test('searchSpace defaults to plain, so existing configs are unchanged; the shipped DenseNet configs validate', () => {
+  const plain = loadSearchConfig(path.join(__dirname, '..', 'configs', 'quickstart.yaml'));
+  assert.deepEqual(plain.searchSpace, { kind: 'plain' });
+  assert.equal(denseSpaceOf(plain), null);
+  for (const f of ['quickstart-densenet.yaml', 'cifar10-densenet.yaml']) {
+    const c = loadSearchConfig(path.join(__dirname, '..', 'configs', f));
+    checkSearchConfig(c);
+    assert.equal(c.searchSpace.kind, 'densenet');
+  }
+  const paper = loadSearchConfig(path.join(__dirname, '..', 'configs', 'cifar10-densenet.yaml'));
+  assert.deepEqual(denseSpaceOf(paper), { growthRates: [40, 44, 48, 52, 56, 60, 64], bottleneckFactor: 4, maxLayersPerBlock: 64 });
+  assert.deepEqual(issues(base({})), []);
+});
+
+test('a DenseNet search config with bad fields is refused, naming each field', () => {
+  assert.match(JSON.stringify(issues(base({ startNet: { notation: 'C(16,3,1), P(2,2,MAX), FC(64), SM(10)', epochs: 1 } }))), /startNet\.notation.*not a DenseNet/);
+  assert.match(JSON.stringify(issues(base({ startNet: { notation: 'C(16,3), D(12*2), SM(4)', epochs: 1 } }))), /startNet\.notation.*SM\(4\).*10 classes/);
+  assert.match(JSON.stringify(issues(base({ searchSpace: { kind: 'densenet', growthRates: [12, 8] } }))), /searchSpace\.growthRates\.1.*strictly increasing/);
+  assert.match(JSON.stringify(issues(base({ stages: [{ networks: 4, networksPerEpisode: 2, widerSteps: 4, deeperSteps: 1 }] }))), /stages\.0\.widerSteps.*searchSpace\.growthRates/);
+  assert.throws(() => validateSearchConfig(base({ searchSpace: { kind: 'resnet' } as never })), (e: unknown) => e instanceof ConfigError && e.issues.some((i) => i.path.startsWith('searchSpace')));
+});
