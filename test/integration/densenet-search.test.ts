@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
 import { startDevServer, tempDir } from '../helpers/temporal';
 import { policyCheckpoints } from '../helpers/search';
 import { createControlWorker } from '../../src/workers/control';
@@ -90,4 +91,13 @@ test('quickstart-densenet completes: every candidate is a trained DenseNet with 
   const html = fs.readFileSync(report.html, 'utf8');
   for (const c of saved.candidates) assert.ok(html.includes(c.name), `report lists ${c.name}`);
   assert.ok(html.includes('D('), 'report shows DenseNet notation');
+
+  // Every run of the search replays with the current workflow code (no determinism error).
+  let runs = 0;
+  for await (const wf of env.client.workflow.list({ query: `WorkflowId = "${name}"` })) {
+    const history = await env.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+    await Worker.runReplayHistory({ workflowsPath: require.resolve('../../src/workflows') }, history, wf.workflowId);
+    runs++;
+  }
+  assert.ok(runs >= 1);
 });
