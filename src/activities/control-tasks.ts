@@ -31,7 +31,7 @@ import {
 import { splitsOptions } from './data';
 import { DenseSampleSchema } from '../densenet/controller';
 import { denseCanonicalKey } from '../densenet/analysis';
-import { loadDenseNetwork, saveDenseNetwork } from '../densenet/checkpoint';
+import { isDenseCheckpoint, loadDenseNetwork, saveDenseNetwork } from '../densenet/checkpoint';
 import { predictDenseLogits } from '../densenet/model';
 import { parseDenseNotation, toDenseNotation } from '../densenet/notation';
 import { applyDenseActions } from '../densenet/transform';
@@ -125,8 +125,18 @@ export async function prepareSearchTask(raw: unknown): Promise<PrepareSearchOutp
   }
   claimInputs(init, { startNet: config.startNet.checkpoint }, 'the start network');
   if (!fs.existsSync(init)) {
-    const given = loadNetwork(config.startNet.checkpoint);
-    await saveNetwork(init, given.arch, given.weights, { ...given.meta, origin: config.startNet.checkpoint }, { model: given.modelOptions });
+    // The checkpoint must be of the search's space (a DenseNet checkpoint's arch.json says `space: "densenet"`).
+    const isDense = isDenseCheckpoint(config.startNet.checkpoint);
+    if (isDense !== (dense !== null)) {
+      throw new ConfigError('startNet.checkpoint', [{ path: 'startNet.checkpoint', message: `${config.startNet.checkpoint} is a ${isDense ? 'DenseNet' : 'plain'} network but searchSpace.kind is "${config.searchSpace.kind}"` }]);
+    }
+    if (isDense) {
+      const given = loadDenseNetwork(config.startNet.checkpoint);
+      await saveDenseNetwork(init, given.net, given.weights, { ...given.meta, origin: config.startNet.checkpoint }, { model: given.modelOptions });
+    } else {
+      const given = loadNetwork(config.startNet.checkpoint);
+      await saveNetwork(init, given.arch, given.weights, { ...given.meta, origin: config.startNet.checkpoint }, { model: given.modelOptions });
+    }
   }
   const meta = JSON.parse(fs.readFileSync(path.join(init, 'meta.json'), 'utf8')) as { accuracy?: unknown };
   return { runDir: searchId, start: networkRef(root, 'start', init, typeof meta.accuracy === 'number' ? meta.accuracy : null), startEpochs: 0 };
