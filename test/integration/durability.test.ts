@@ -35,8 +35,9 @@ test('(b) SIGKILL of the training worker mid-epoch: the search completes, the tr
   const workers: WorkerProcess[] = [];
   try {
     const cfg = tinySearchConfig(name, root, {
-      // A start net trained long enough to be killed in the middle of its second epoch.
-      startNet: { notation: 'C(16,3,1), P(2,2,MAX), C(16,3,1), P(4,4,AVG), FC(64), SM(4)', epochs: 4 },
+      // A start net trained long enough to be killed after its first epoch checkpoint, mid-training, even on the native
+      // engine (an epoch of this net takes tens of milliseconds there, seconds on wasm).
+      startNet: { notation: 'C(16,3,1), P(2,2,MAX), C(16,3,1), P(4,4,AVG), FC(64), SM(4)', epochs: 40 },
       dataset: { name: 'synthetic', validationSize: 64, synthetic: { train: 1600, test: 128, shape: [8, 8, 1], classes: 4, seed: 3 } },
       stages: [{ networks: 2, networksPerEpisode: 2, widerSteps: 1, deeperSteps: 1, epochs: 1, bestEpochs: 0 }],
       timeouts: { epochHeartbeat: '4s', training: '1h' },
@@ -68,7 +69,7 @@ test('(b) SIGKILL of the training worker mid-epoch: the search completes, the tr
       assert.ok(fs.existsSync(path.join(job, 'trained', 'model.json')), `${job} finished`);
       assert.equal(fs.readdirSync(path.join(job, 'work')).filter((f) => f.includes('.tmp-')).length, 0, `${job}: no half-written checkpoint`);
     }
-    const saved = JSON.parse(fs.readFileSync(result.resultFile, 'utf8'));
+    const saved = JSON.parse(fs.readFileSync(path.resolve(root, result.resultFile), 'utf8'));
     assert.equal(saved.start.name, 'start');
     assert.equal(typeof saved.start.accuracy, 'number');
   } finally {
