@@ -23,7 +23,10 @@ export interface ControlWorkerOptions {
 export async function createControlWorker(opts: ControlWorkerOptions): Promise<Worker> {
   const concurrency = opts.concurrency ?? 2;
   // A child per concurrent task; a child is replaced after many tasks so that nothing it leaks can grow unbounded.
-  const pool = new ChildPool({ script: path.join(__dirname, '../activities/control-child.ts'), size: concurrency, maxTasksPerChild: 500 });
+  // One engine thread per control child: transforms and policy updates are small, and a child's OpenMP threads spinning
+  // beside a trainer's on the same cores slow both many times over (EAS_CONTROL_THREADS overrides).
+  const env = { ...process.env, EAS_THREADS: process.env.EAS_CONTROL_THREADS ?? '1' };
+  const pool = new ChildPool({ script: path.join(__dirname, '../activities/control-child.ts'), size: concurrency, maxTasksPerChild: 500, env });
   let worker: Worker;
   try {
     worker = await Worker.create({
