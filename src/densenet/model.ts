@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { DEFAULT_BN_EPSILON, INPUT_NORMALIZATION_EPSILON, INPUT_NORMALIZATION_LAYER, type ModelOptions, ModelOptionsSchema } from '../nn/model';
+import { DEFAULT_BN_EPSILON, type InputNormalization, type ModelOptions, ModelOptionsSchema, checkInputNormalization, inputNormalizationLayer, setInputNormalization } from '../nn/model';
 import type { Weights } from '../nn/weights';
 import { WeightsError } from '../nn/weights';
 import type { DenseNet } from './schema';
@@ -32,9 +32,7 @@ function buildGraph(net: DenseNet, opts: ModelOptions, inputNormalization = fals
   };
   const input = tf.input({ shape: [...net.input], name: denseNames.input });
   // The same raw-pixel normalisation layer as plain nets' inference models (src/nn/model.ts buildInferenceModel).
-  const pixels = inputNormalization
-    ? (tf.layers.batchNormalization({ name: INPUT_NORMALIZATION_LAYER, axis: -1, epsilon: INPUT_NORMALIZATION_EPSILON, center: false, scale: false, trainable: false }).apply(input) as Sym)
-    : input;
+  const pixels = inputNormalization ? inputNormalizationLayer(input) : input;
   let x = tf.layers
     .conv2d({ name: denseNames.stem, filters: net.stem.filters, kernelSize: net.stem.kernel, padding: 'same', useBias: false, kernelInitializer: 'zeros' })
     .apply(pixels) as Sym;
@@ -114,19 +112,14 @@ export function predictDenseLogits(net: DenseNet, weights: Weights, batch: tf.Te
 }
 
 /** Raw pixels (0–255) in, logits out: the DenseNet twin of src/nn/model.ts buildInferenceModel, for exports. */
-export function buildDenseInferenceModel(net: DenseNet, weights: Weights, norm: { mean: readonly number[]; std: readonly number[] }, opts: Pick<ModelOptions, 'bnEpsilon'> = {}): tf.LayersModel {
-  if (norm.mean.length !== net.input[2] || norm.std.length !== net.input[2]) throw new Error(`input normalisation has ${norm.mean.length} means and ${norm.std.length} stds, the network has ${net.input[2]} input channels`);
+export function buildDenseInferenceModel(net: DenseNet, weights: Weights, norm: InputNormalization, opts: Pick<ModelOptions, 'bnEpsilon'> = {}): tf.LayersModel {
+  checkInputNormalization(norm, net.input[2]);
   validateDenseWeights(net, weights);
   const g = buildGraph(net, { bnEpsilon: opts.bnEpsilon }, true);
   const model = tf.model({ inputs: g.input, outputs: g.logits, name: 'eas_densenet' });
   try {
     setDenseModelWeights(model, net, weights);
-    const stats = [tf.tensor1d(norm.mean.map(Number)), tf.tensor1d(norm.std.map((s) => s * s - INPUT_NORMALIZATION_EPSILON))];
-    try {
-      model.getLayer(INPUT_NORMALIZATION_LAYER).setWeights(stats);
-    } finally {
-      tf.dispose(stats);
-    }
+    setInputNormalization(model, norm);
   } catch (err) {
     model.dispose();
     throw err;

@@ -2,7 +2,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { type Arch, ArchSchema, canonicalKey, paramCount, toNotation } from '../arch';
 import { type LoadedNetwork, type NetworkMeta, type SaveOptions, loadNetwork, saveNetwork } from '../checkpoint/network';
-import { type ModelOptions, buildInferenceModel, buildModel, extractWeights, weightLocations } from '../nn/model';
+import { type InputNormalization, type ModelOptions, buildInferenceModel, buildModel, extractWeights, weightLocations } from '../nn/model';
 import type { Weights } from '../nn/weights';
 import { denseCanonicalKey, denseParamCount } from './analysis';
 import { isDenseCheckpoint, loadDenseNetwork, saveDenseNetwork } from './checkpoint';
@@ -26,7 +26,7 @@ export function buildAnyModel(net: AnyNet, weights: Weights, opts: ModelOptions 
 }
 
 /** Raw pixels in, logits out (the export's model), for either space. */
-export function buildAnyInferenceModel(net: AnyNet, weights: Weights, norm: { mean: readonly number[]; std: readonly number[] }, opts: Pick<ModelOptions, 'bnEpsilon'> = {}): tf.LayersModel {
+export function buildAnyInferenceModel(net: AnyNet, weights: Weights, norm: InputNormalization, opts: Pick<ModelOptions, 'bnEpsilon'> = {}): tf.LayersModel {
   return isDenseNet(net) ? buildDenseInferenceModel(net, weights, norm, opts) : buildInferenceModel(net, weights, norm, opts);
 }
 

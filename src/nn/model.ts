@@ -75,11 +75,7 @@ function buildGraph(arch: Arch, opts: ModelOptions, upTo?: number, inputNormaliz
   const skipFirst = opts.dropout?.skipFirstConv ?? true;
   const input = tf.input({ shape: [...arch.input], name: layerNames.input });
   let x: tf.SymbolicTensor = input;
-  if (inputNormalization) {
-    x = tf.layers
-      .batchNormalization({ name: INPUT_NORMALIZATION_LAYER, axis: -1, epsilon: INPUT_NORMALIZATION_EPSILON, center: false, scale: false, trainable: false })
-      .apply(x) as tf.SymbolicTensor;
-  }
+  if (inputNormalization) x = inputNormalizationLayer(x);
   let flat = false;
   let seenConv = false;
   const after: tf.SymbolicTensor[] = [];
@@ -162,28 +158,47 @@ export const INPUT_NORMALIZATION_LAYER = 'input_normalization';
 /** ε of the input normalisation: negligible against pixel variances (≥ 1 in 0–255 units), and > 0 as tfjs wants. */
 export const INPUT_NORMALIZATION_EPSILON = 1e-6;
 
+export interface InputNormalization {
+  mean: readonly number[];
+  std: readonly number[];
+}
+
+/** The raw-pixel normalisation layer of an inference model (either space's): a frozen BatchNormalization. */
+export function inputNormalizationLayer(x: tf.SymbolicTensor): tf.SymbolicTensor {
+  return tf.layers
+    .batchNormalization({ name: INPUT_NORMALIZATION_LAYER, axis: -1, epsilon: INPUT_NORMALIZATION_EPSILON, center: false, scale: false, trainable: false })
+    .apply(x) as tf.SymbolicTensor;
+}
+
+export function checkInputNormalization(norm: InputNormalization, channels: number): void {
+  if (norm.mean.length !== channels || norm.std.length !== channels) throw new Error(`input normalisation has ${norm.mean.length} means and ${norm.std.length} stds, the network has ${channels} input channels`);
+  if (norm.std.some((v) => !(v > 0))) throw new Error(`input normalisation: every std must be positive, got [${norm.std.join(', ')}]`);
+}
+
+/** Sets the normalisation layer's statistics: with center/scale off it holds [moving_mean, moving_variance]. */
+export function setInputNormalization(model: tf.LayersModel, norm: InputNormalization): void {
+  const stats = [tf.tensor1d(norm.mean.map(Number)), tf.tensor1d(norm.std.map((s) => s * s - INPUT_NORMALIZATION_EPSILON))];
+  try {
+    model.getLayer(INPUT_NORMALIZATION_LAYER).setWeights(stats);
+  } finally {
+    tf.dispose(stats);
+  }
+}
+
 /**
  * A self-contained inference model: raw pixels (0–255, float32) in, logits out. Its first layer is the dataset's
  * per-channel normalisation (x − mean) / std, held as a non-trainable BatchNormalization whose moving statistics are the
  * mean and std² (in inference a BatchNormalization computes exactly that affine map), so the model loads with plain
  * tf.loadLayersModel, with no eas code around it. No dropout (inference only).
  */
-export function buildInferenceModel(arch: Arch, weights: Weights, norm: { mean: readonly number[]; std: readonly number[] }, opts: Pick<ModelOptions, 'bnEpsilon'> = {}): tf.LayersModel {
-  const channels = arch.input[2];
-  if (norm.mean.length !== channels || norm.std.length !== channels) throw new Error(`input normalisation has ${norm.mean.length} means and ${norm.std.length} stds, the network has ${channels} input channels`);
-  if (norm.std.some((v) => !(v > 0))) throw new Error(`input normalisation: every std must be positive, got [${norm.std.join(', ')}]`);
+export function buildInferenceModel(arch: Arch, weights: Weights, norm: InputNormalization, opts: Pick<ModelOptions, 'bnEpsilon'> = {}): tf.LayersModel {
+  checkInputNormalization(norm, arch.input[2]);
   validateWeights(arch, weights);
   const g = buildGraph(arch, { bnEpsilon: opts.bnEpsilon }, undefined, true);
   const model = tf.model({ inputs: g.input, outputs: g.logits!, name: 'eas' });
   try {
     setModelWeights(model, arch, weights);
-    // tf.layers.batchNormalization with center/scale off holds [moving_mean, moving_variance].
-    const stats = [tf.tensor1d(norm.mean.map(Number)), tf.tensor1d(norm.std.map((s) => s * s - INPUT_NORMALIZATION_EPSILON))];
-    try {
-      model.getLayer(INPUT_NORMALIZATION_LAYER).setWeights(stats);
-    } finally {
-      tf.dispose(stats);
-    }
+    setInputNormalization(model, norm);
   } catch (err) {
     model.dispose();
     throw err;
