@@ -7,7 +7,7 @@ import { initWeights } from '../src/nn';
 import type { Weights } from '../src/nn/weights';
 import { TrainingRecipeSchema } from '../src/train/recipe';
 import { trainNetwork } from '../src/train/loop';
-import { type Network, applyActions, verifyPreservation } from '../src/transform';
+import { type ApplyOptions, type Network, applyActions, verifyPreservation } from '../src/transform';
 import { EXACT_TRANSFORM, SEARCH_TRANSFORM, runTransformChecks } from '../src/transform/check';
 import { DEFAULT_TRANSFORM_OPTIONS } from '../src/transform/options';
 import { Rng } from '../src/util/rng';
@@ -152,5 +152,34 @@ describe('eas check-transform modes', () => {
     assert.ok(exact.maxAbsDiff > 0 && exact.maxAbsDiff <= 1e-4, `exact ${exact.maxAbsDiff}`);
     const noisy = runTransformChecks({ trials: 20, seed: 7, transform: SEARCH_TRANSFORM });
     assert.ok(noisy.maxAbsDiff > 1e-4 && noisy.maxAbsDiff < 1, `search defaults ${noisy.maxAbsDiff}`);
+  });
+});
+
+describe('the noise-free twin', () => {
+  test('a noisy transformation carries its exact twin: bit for bit the noise-free transformation with the same seed, which preserves the function', async () => {
+    const x = tf.tidy(() => tf.randomNormal([8, ...SHAPE], 0, 1, 'float32', 8));
+    try {
+      await assertNoLeak(() => {
+        const actions = [
+          { type: 'wider' as const, layers: ['L0', 'L2'] },
+          { type: 'deeper' as const, block: 1, position: 0, kernel: 3 },
+          { type: 'wider' as const, layers: ['L0', 'L4'] },
+          { type: 'deeper' as const, block: 0, position: 0, kernel: 1 },
+        ];
+        const run = (transform: Pick<ApplyOptions, 'wider' | 'deeper'>) => applyActions(parent.arch, parent.weights, actions, { space: DEFAULT_SPACE, rng: Rng.fromSeed(21), batch: x, ...transform });
+        const noisy = run(DEFAULT_TRANSFORM_OPTIONS);
+        const exact = run(EXACT_TRANSFORM);
+        assert.equal(exact.exact, exact.weights, 'without noise the twin is the result itself');
+        assert.deepEqual(Object.keys(noisy.exact).sort(), Object.keys(exact.weights).sort());
+        for (const [name, w] of Object.entries(exact.weights)) assert.deepEqual(noisy.exact[name].data, w.data, `${name}: the twin is the noise-free transformation`);
+        const twin = { arch: noisy.arch, weights: noisy.exact };
+        assert.ok(verifyPreservation(parent, twin, x) <= 1e-4, 'the twin preserves the function');
+        assert.ok(verifyPreservation(parent, noisy, x) > 1e-6, 'the saved child carries the noise');
+        const changed = Object.keys(noisy.weights).filter((n) => !noisy.weights[n].data.every((v, i) => v === noisy.exact[n].data[i]));
+        assert.ok(changed.length > 0 && changed.every((n) => n.endsWith('/kernel')), `only kernels get noise (${changed.join(', ')})`);
+      });
+    } finally {
+      x.dispose();
+    }
   });
 });

@@ -50,9 +50,9 @@ import { FunctionNotPreservedError, StoreFileError } from './errors';
 export const PROBE_IMAGES = 256;
 export const PROBE_BATCH = 32;
 /**
- * Images of the noise-free preservation check when the search adds noise: the check only has to show that the exact
- * transformation computes the parent's function (on any images), so it runs on a few; the saved child's BatchNorm
- * statistics still come from PROBE_BATCH images. Forward passes are most of a transform's time.
+ * Images of the preservation check (of the noise-free twin): the check only has to show that the exact transformation
+ * computes the parent's function (on any images), so it runs on a few; the saved child's BatchNorm statistics still
+ * come from PROBE_BATCH images. Forward passes are most of a transform's time.
  */
 export const CHECK_BATCH = 8;
 
@@ -298,25 +298,21 @@ export async function transformCandidateTask(raw: unknown): Promise<TransformOut
   const checkBatch = tf.tidy(() => batch.slice([0, 0, 0, 0], [Math.min(CHECK_BATCH, n), h, w, c]));
   try {
     if (!parent) return await transformDenseTask(root, input, output, batch, checkBatch);
-    const apply = (transform: typeof input.transform, images: tf.Tensor4D) =>
-      applyActions(parent.arch, parent.weights, input.actions, {
-        space: input.space,
-        rng: Rng.fromSeed(input.seed),
-        batch: images,
-        wider: transform.wider,
-        deeper: transform.deeper,
-        bnEpsilon: parent.modelOptions.bnEpsilon,
-      });
-    // The authors' symmetry-breaking noise changes the function by design, so preservation is checked on the same
-    // transformation without noise (same seed, same split); the saved child is the configured, noisy one.
-    const noisy = input.transform.wider.noise > 0 || input.transform.deeper.noise > 0;
-    const checkImages = noisy ? checkBatch : batch;
-    const exact = apply({ wider: { ...input.transform.wider, noise: 0 }, deeper: { ...input.transform.deeper, noise: 0 } }, checkImages);
-    const maxAbsDiff = verifyPreservation(parent, exact, checkImages, parent.modelOptions);
+    // One application yields the configured (noisy) child and its noise-free twin: the same remappings, splits and
+    // BatchNorm statistics (from PROBE_BATCH images). The authors' symmetry-breaking noise changes the function by
+    // design, so preservation is checked on the twin, on CHECK_BATCH images; the saved child is the noisy one.
+    const child = applyActions(parent.arch, parent.weights, input.actions, {
+      space: input.space,
+      rng: Rng.fromSeed(input.seed),
+      batch,
+      wider: input.transform.wider,
+      deeper: input.transform.deeper,
+      bnEpsilon: parent.modelOptions.bnEpsilon,
+    });
+    const maxAbsDiff = verifyPreservation(parent, { arch: child.arch, weights: child.exact }, checkBatch, parent.modelOptions);
     if (!(maxAbsDiff <= input.tolerance)) {
       throw new FunctionNotPreservedError(`${input.name}: the transformed network (without noise) differs from its parent by ${maxAbsDiff} (> ${input.tolerance}) in its logits`);
     }
-    const child = noisy ? apply(input.transform, batch) : exact;
     await saveNetwork(output, child.arch, child.weights, { parent: input.start, actions: input.actions, maxAbsDiff, transform: input.transform }, { model: parent.modelOptions });
     return { network: networkRef(root, input.name, output), maxAbsDiff };
   } finally {

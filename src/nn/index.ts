@@ -1,2 +1,3 @@
 export * from './weights';
 export * from './model';
+export * from './forward';

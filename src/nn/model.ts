@@ -61,15 +61,10 @@ interface Graph {
   input: tf.SymbolicTensor;
   /** Output of every arch layer after its BN/ReLU/dropout, by layer index. */
   after: tf.SymbolicTensor[];
-  /** Absent when the graph stops below the classifier. */
-  logits?: tf.SymbolicTensor;
+  logits: tf.SymbolicTensor;
 }
 
-/**
- * Layers applied to symbolic tensors create their variables at once, and only layers between the model's inputs and
- * outputs are disposed with it, so a truncated graph (`upTo` given) must not create the layers above it, classifier included.
- */
-function buildGraph(arch: Arch, opts: ModelOptions, upTo?: number, inputNormalization?: boolean): Graph {
+function buildGraph(arch: Arch, opts: ModelOptions, inputNormalization?: boolean): Graph {
   const epsilon = opts.bnEpsilon ?? DEFAULT_BN_EPSILON;
   const momentum = opts.bnMomentum ?? DEFAULT_BN_MOMENTUM;
   const skipFirst = opts.dropout?.skipFirstConv ?? true;
@@ -83,7 +78,7 @@ function buildGraph(arch: Arch, opts: ModelOptions, upTo?: number, inputNormaliz
     if (!flat) x = tf.layers.flatten({ name: layerNames.flatten(beforeId) }).apply(x) as tf.SymbolicTensor;
     flat = true;
   };
-  for (const l of upTo === undefined ? arch.layers : arch.layers.slice(0, upTo + 1)) {
+  for (const l of arch.layers) {
     if (l.type === 'pool') {
       const cfg = { name: layerNames.main(l.id), poolSize: l.size, strides: l.stride, padding: 'same' as const };
       x = (l.op === 'max' ? tf.layers.maxPooling2d(cfg) : tf.layers.averagePooling2d(cfg)).apply(x) as tf.SymbolicTensor;
@@ -107,7 +102,6 @@ function buildGraph(arch: Arch, opts: ModelOptions, upTo?: number, inputNormaliz
     if (rate) x = tf.layers.dropout({ name: layerNames.dropout(l.id), rate }).apply(x) as tf.SymbolicTensor;
     after.push(x);
   }
-  if (upTo !== undefined) return { input, after };
   flatten(layerNames.classifier);
   const logits = tf.layers.dense({ name: layerNames.classifier, units: arch.classes, useBias: true, kernelInitializer: 'zeros' }).apply(x) as tf.SymbolicTensor;
   return { input, after, logits };
@@ -144,7 +138,7 @@ export function buildModel(arch: Arch, weights: Weights, opts: ModelOptions = {}
   ModelOptionsSchema.parse(opts);
   validateWeights(arch, weights);
   const g = buildGraph(arch, opts);
-  const model = tf.model({ inputs: g.input, outputs: g.logits!, name: 'eas' });
+  const model = tf.model({ inputs: g.input, outputs: g.logits, name: 'eas' });
   try {
     setModelWeights(model, arch, weights);
   } catch (err) {
@@ -194,32 +188,11 @@ export function setInputNormalization(model: tf.LayersModel, norm: InputNormaliz
 export function buildInferenceModel(arch: Arch, weights: Weights, norm: InputNormalization, opts: Pick<ModelOptions, 'bnEpsilon'> = {}): tf.LayersModel {
   checkInputNormalization(norm, arch.input[2]);
   validateWeights(arch, weights);
-  const g = buildGraph(arch, { bnEpsilon: opts.bnEpsilon }, undefined, true);
-  const model = tf.model({ inputs: g.input, outputs: g.logits!, name: 'eas' });
+  const g = buildGraph(arch, { bnEpsilon: opts.bnEpsilon }, true);
+  const model = tf.model({ inputs: g.input, outputs: g.logits, name: 'eas' });
   try {
     setModelWeights(model, arch, weights);
     setInputNormalization(model, norm);
-  } catch (err) {
-    model.dispose();
-    throw err;
-  }
-  return model;
-}
-
-/**
- * A model that outputs the activation after arch layer `index` (after its BN/ReLU), flattened when `flatten` is set.
- * Used by Net2Deeper to read the statistics a new layer will see. Holds only the weights up to that layer.
- */
-export function buildFeatureModel(arch: Arch, weights: Weights, index: number, flatten: boolean, opts: ModelOptions = {}): tf.LayersModel {
-  if (index < 0 || index >= arch.layers.length) throw new RangeError(`feature layer index ${index} is outside 0..${arch.layers.length - 1}`);
-  validateWeights(arch, weights);
-  const g = buildGraph(arch, opts, index);
-  let out = g.after[index];
-  if (flatten && out.shape.length > 2) out = tf.layers.flatten({ name: 'features_flatten' }).apply(out) as tf.SymbolicTensor;
-  const model = tf.model({ inputs: g.input, outputs: out, name: 'eas_features' });
-  try {
-    const keep = new Set(model.layers.map((l) => l.name));
-    setModelWeights(model, arch, weights, keep);
   } catch (err) {
     model.dispose();
     throw err;

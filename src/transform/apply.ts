@@ -2,8 +2,8 @@ import type * as tf from '@tensorflow/tfjs';
 import { type Action, ActionSchema, type Arch, type SearchSpace, validateArch } from '../arch';
 import { DEFAULT_BN_EPSILON } from '../nn/model';
 import { type Weights, cloneWeights, validateWeights } from '../nn/weights';
-import type { Rng } from '../util/rng';
-import { type DeeperOptions, DeeperOptionsSchema, net2deeper } from './deeper';
+import { Rng, deriveSeed } from '../util/rng';
+import { ActivationCache, type DeeperOptions, DeeperOptionsSchema, net2deeper } from './deeper';
 import { type WiderOptions, WiderOptionsSchema, net2wider } from './wider';
 
 export interface Network {
@@ -43,31 +43,57 @@ export function describeAction(a: Action): string {
   return a.type === 'wider' ? `wider [${a.layers.join(', ')}]` : `deeper block ${a.block} position ${a.position}${a.kernel !== undefined ? ` kernel ${a.kernel}` : ''}`;
 }
 
+/** A transformed network and its noise-free twin. */
+export interface AppliedNetwork extends Network {
+  /**
+   * The same transformation without the symmetry-breaking noise: the same remappings, splits and BatchNorm statistics,
+   * so it computes the parent's function exactly; the search checks it and saves `weights`. It is `weights` itself when
+   * no noise is asked for.
+   */
+  exact: Weights;
+}
+
 /**
  * Apply a whole sequence of Net2Wider / Net2Deeper actions (the paper: 4 wider steps then 5 deeper steps), each on the
  * result of the previous one. Pure: the inputs are not modified; the result owns fresh weight arrays.
+ * With noise, the noise-free twin is carried along (array copies; the forward passes for Net2Deeper's statistics run
+ * once, on the twin), so checking the twin checks exactly what was saved, up to the noise.
  */
-export function applyActions(arch: Arch, weights: Weights, actions: readonly Action[], opts: ApplyOptions): Network {
+export function applyActions(arch: Arch, weights: Weights, actions: readonly Action[], opts: ApplyOptions): AppliedNetwork {
   validateArch(arch, opts.space);
   validateWeights(arch, weights);
   const widerOpts = WiderOptionsSchema.parse(opts.wider ?? {});
   const deeperOpts = DeeperOptionsSchema.parse(opts.deeper ?? {});
+  const noisy = (widerOpts.noise ?? 0) > 0 || (deeperOpts.noise ?? 0) > 0;
+  // Noise draws from its own stream, seeded from the rng's state without advancing it, so the remappings and splits are
+  // the same whether (or however much) noise is added.
+  const noiseRng = noisy ? Rng.fromSeed(deriveSeed(0, 'transform-noise', ...opts.rng.state())) : opts.rng;
   let current = arch;
   const w = cloneWeights(weights);
-  actions.forEach((raw, i) => {
+  const exact = noisy ? cloneWeights(weights) : undefined;
+  // The Net2Deeper statistics of consecutive insertions come from one forward pass (of the exact network).
+  const cache = opts.batch ? new ActivationCache(opts.batch, opts.bnEpsilon ?? DEFAULT_BN_EPSILON) : undefined;
+  try {
+    actions.forEach((raw, i) => step(raw, i));
+  } finally {
+    cache?.clear();
+  }
+  function step(raw: Action, i: number): void {
     const parsed = ActionSchema.safeParse(raw);
     if (!parsed.success) throw new TransformError(i, `not a valid action: ${parsed.error.issues.map((x) => `${x.path.join('.') || 'value'}: ${x.message}`).join('; ')}`);
     const action = parsed.data;
     try {
       if (action.type === 'wider') {
-        current = net2wider(current, w, action, opts.space, opts.rng, widerOpts);
+        cache?.clear();
+        current = net2wider(current, w, action, opts.space, opts.rng, widerOpts, noiseRng, exact);
       } else {
-        current = net2deeper(current, w, action, opts.space, opts.batch, opts.bnEpsilon ?? DEFAULT_BN_EPSILON, deeperOpts, opts.rng);
+        current = net2deeper(current, w, action, opts.space, { batch: opts.batch, bnEpsilon: opts.bnEpsilon, opts: deeperOpts, rng: noiseRng, exact, cache });
       }
     } catch (err) {
       throw new TransformError(i, `${describeAction(action)} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
-  });
+  }
   validateWeights(current, w);
-  return { arch: current, weights: w };
+  if (exact) validateWeights(current, exact);
+  return { arch: current, weights: w, exact: exact ?? w };
 }

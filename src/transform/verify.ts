@@ -1,16 +1,18 @@
 import * as tf from '@tensorflow/tfjs';
-import { type ModelOptions, buildModel } from '../nn/model';
+import type { ModelOptions } from '../nn/model';
+import { inferenceForward } from '../nn/forward';
 import type { Network } from './apply';
 import { checkBatch } from './deeper';
 
 /** Logits of a network on a batch, in inference mode (BatchNorm uses moving statistics, dropout is off). */
 export function predictLogits(net: Network, batch: tf.Tensor, opts: ModelOptions = {}): Float32Array {
   checkBatch(net.arch, batch);
-  const model = buildModel(net.arch, net.weights, opts);
+  // The same inference ops as buildModel's Layers model, without building one (see inferenceForward).
+  const logits = inferenceForward(net.arch, net.weights, batch, { bnEpsilon: opts.bnEpsilon });
   try {
-    return tf.tidy(() => new Float32Array((model.predict(batch) as tf.Tensor).dataSync()));
+    return new Float32Array(logits.dataSync());
   } finally {
-    model.dispose();
+    logits.dispose();
   }
 }
 

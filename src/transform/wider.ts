@@ -38,11 +38,15 @@ export function remapMiddleAxis(src: Float32Array, outer: number, mid: number, i
     for (let j = 0; j < newMid; j++) {
       const from = (o * mid + map[j]) * inner;
       const to = (o * newMid + j) * inner;
+      // Plain loops: a subarray view per (o, j) costs more than the copy when inner is small (1 for a kernel's own
+      // output axis, where this runs once per weight).
       if (scale) {
         const s = scale[j];
         for (let k = 0; k < inner; k++) out[to + k] = src[from + k] * s;
+      } else if (inner === 1) {
+        out[to] = src[from];
       } else {
-        out.set(src.subarray(from, from + inner), to);
+        for (let k = 0; k < inner; k++) out[to + k] = src[from + k];
       }
     }
   }
@@ -91,25 +95,35 @@ export function nextKernelName(arch: Arch, index: number): string {
  * The consumer's kernel is viewed as [outer, width, inner] with the widened axis in the middle: [kh·kw, C, cout] for a
  * conv, [H·W, C, units] for an fc on a flattened conv output (index (h·W + w)·C + c: replication is per channel), and
  * [1, units, next] for an fc on an fc. Pools in between act per channel, so they commute with the replication.
+ * `exact`, when given, is a second weight set (the same network) that gets the same remapping and split without the
+ * noise: the function-preserving twin of the noisy result.
  */
-function widenLayer(arch: Arch, weights: Weights, index: number, newWidth: number, rng: Rng, opts: WiderOptions): void {
+function widenLayer(arch: Arch, weights: Weights, index: number, newWidth: number, rng: Rng, opts: WiderOptions, noiseRng: Rng, exact?: Weights): void {
   const layer = arch.layers[index];
   if (!isWeighted(layer)) throw new Error(`layer ${layer.id} has no width`);
   const oldWidth = weights[bnName(layer.id, 'gamma')].shape[0];
   const g = randomRemapping(oldWidth, newWidth, rng);
   const factors = splitFactors(g, oldWidth, opts.split ?? 'equal', rng);
+  remapLayer(arch, weights, index, layer.id, oldWidth, g, factors, opts.noise ?? 0, noiseRng);
+  if (exact) remapLayer(arch, exact, index, layer.id, oldWidth, g, factors, 0, noiseRng);
+}
 
-  const kName = kernelName(layer.id);
+/** Eq. 1–3 with the remapping `g` and split `factors` on one weight set; `noise` > 0 perturbs the new replicas' incoming weights. */
+function remapLayer(arch: Arch, weights: Weights, index: number, id: string, oldWidth: number, g: Int32Array, factors: Float32Array, noise: number, noiseRng: Rng): void {
+  const newWidth = g.length;
+  const kName = kernelName(id);
   const k = weights[kName];
   const kOuter = k.data.length / oldWidth;
   const kernel: WeightArray = { shape: [...k.shape.slice(0, -1), newWidth], data: remapMiddleAxis(k.data, kOuter, oldWidth, 1, g) };
-  if (opts.noise) {
-    const sigma = opts.noise * arrayStd(k.data);
-    for (let o = 0; o < kOuter; o++) for (let j = oldWidth; j < newWidth; j++) kernel.data[o * newWidth + j] += sigma * rng.normal();
+  if (noise > 0) {
+    const sigma = noise * arrayStd(k.data);
+    const added = newWidth - oldWidth;
+    const z = noiseRng.normals(kOuter * added);
+    for (let o = 0; o < kOuter; o++) for (let j = oldWidth; j < newWidth; j++) kernel.data[o * newWidth + j] += sigma * z[o * added + j - oldWidth];
   }
   weights[kName] = kernel;
   for (const p of BN_PARAMS) {
-    const name = bnName(layer.id, p);
+    const name = bnName(id, p);
     weights[name] = { shape: [newWidth], data: remapMiddleAxis(weights[name].data, 1, oldWidth, 1, g) };
   }
 
@@ -117,7 +131,7 @@ function widenLayer(arch: Arch, weights: Weights, index: number, newWidth: numbe
   const next = weights[nName];
   const inner = next.shape[next.shape.length - 1];
   const outer = next.data.length / (oldWidth * inner);
-  if (!Number.isInteger(outer)) throw new Error(`${nName} of shape [${next.shape.join(', ')}] does not consume ${oldWidth} units of ${layer.id}`);
+  if (!Number.isInteger(outer)) throw new Error(`${nName} of shape [${next.shape.join(', ')}] does not consume ${oldWidth} units of ${id}`);
   const shape = next.shape.length === 4 ? [next.shape[0], next.shape[1], newWidth, inner] : [outer * newWidth, inner];
   weights[nName] = { shape, data: remapMiddleAxis(next.data, outer, oldWidth, inner, g, factors) };
 }
@@ -125,14 +139,15 @@ function widenLayer(arch: Arch, weights: Weights, index: number, newWidth: numbe
 /**
  * Net2Wider (Eq. 1–3): every listed layer grows to the next width of the space. Returns the new arch; `weights`
  * (owned by the caller) is updated in place. Layers are widened in network order, each step preserving the function,
- * so consecutive widened layers compose correctly.
+ * so consecutive widened layers compose correctly. Noise is drawn from `noiseRng` (default `rng`); `exact`, when given,
+ * is the noise-free twin weight set, transformed with the same remappings and splits.
  */
-export function net2wider(arch: Arch, weights: Weights, action: WiderAction, space: SearchSpace, rng: Rng, opts: WiderOptions = {}): Arch {
+export function net2wider(arch: Arch, weights: Weights, action: WiderAction, space: SearchSpace, rng: Rng, opts: WiderOptions = {}, noiseRng: Rng = rng, exact?: Weights): Arch {
   const child = applyActionToArch(arch, action, space);
   const want = new Set(action.layers);
   arch.layers.forEach((l, i) => {
     const c = child.layers[i];
-    if (want.has(l.id) && isWeighted(l) && isWeighted(c)) widenLayer(arch, weights, i, widthOf(c), rng, opts);
+    if (want.has(l.id) && isWeighted(l) && isWeighted(c)) widenLayer(arch, weights, i, widthOf(c), rng, opts, noiseRng, exact);
   });
   return child;
 }
