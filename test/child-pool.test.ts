@@ -57,6 +57,19 @@ describe('ChildPool: CPU tasks off the caller\'s event loop', () => {
     assert.equal(p.pids().length, 2);
   });
 
+  test('start() spawns every child before any task; they serve the tasks and do not keep the parent alive', async () => {
+    const p = pool(2);
+    assert.equal(p.pids().length, 0, 'children start lazily by default');
+    p.start();
+    const started = p.pids();
+    assert.equal(started.length, 2);
+    p.start();
+    assert.deepEqual(p.pids(), started, 'start() again keeps the running children');
+    const [a, b] = (await Promise.all([p.run('pid', null), p.run('pid', null)])) as { pid: number; served: number }[];
+    assert.deepEqual([a.pid, b.pid].sort(), [...started].sort());
+    assert.equal(a.served + b.served, 2);
+  });
+
   test('an abort kills the child at once; the next task gets a fresh child', async () => {
     const p = pool();
     const { pid } = (await p.run('pid', null)) as { pid: number };

@@ -3,8 +3,12 @@
  * tasks (src/activities/control-tasks.ts) one at a time over IPC, so the worker's own event loop stays free for
  * workflow tasks, queries and heartbeats. Exits when its parent goes away.
  */
+import { initBackend } from '../backend';
 import { CONTROL_TASKS } from './control-tasks';
 import { serveTasks } from './child-pool';
 import { errorLike } from './errors';
 
 serveTasks(CONTROL_TASKS, errorLike);
+// Load the engine while no task waits for it (every task calls initBackend, which returns this choice, or retries
+// and reports the error if loading failed here).
+initBackend({ log: () => {} }).catch(() => {});

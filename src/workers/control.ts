@@ -42,6 +42,7 @@ export async function createControlWorker(opts: ControlWorkerOptions): Promise<W
     await pool.close();
     throw err;
   }
+  pool.start();
   // runUntil and run both go through run(): the pool's children end with the worker.
   const run = worker.run.bind(worker);
   worker.run = () => run().finally(() => pool.close());
