@@ -233,6 +233,28 @@ test('inserting a layer copies the layer before it with replicated outputs; late
   x.dispose();
 });
 
+test('noise comes from its own stream: with and without noise, the same remappings and splits; only new kernel entries move', () => {
+  const { net, weights, x } = setup(14);
+  const actions = [
+    { type: 'wider' as const, layers: ['L0', 'L1'] },
+    { type: 'deeper' as const, block: 0, position: 1 },
+    { type: 'wider' as const, layers: ['L2'] },
+  ];
+  const exact = applyDenseActions(net, weights, actions, CHECK_DENSE_SPACE, Rng.fromSeed(5), { split: 'random' });
+  const noisy = applyDenseActions(net, weights, actions, CHECK_DENSE_SPACE, Rng.fromSeed(5), { split: 'random', noise: 0.01 });
+  assert.equal(toDenseNotation(noisy.net), toDenseNotation(exact.net));
+  assert.ok(denseMaxAbsDiff({ net, weights }, exact, x) <= 1e-4, 'the noise-free application preserves the function');
+  const moved = Object.keys(exact.weights).filter((n) => !exact.weights[n].data.every((v, i) => v === noisy.weights[n].data[i]));
+  // Noise goes on widened 3×3 kernels and the inserted layer's 1×1 kernel (its 3×3 kernel copies L1's, noisy after the
+  // widening); every BatchNorm and every consumer's remapped kernel is equal.
+  assert.deepEqual(moved.sort(), ['L0_conv2/kernel', 'L1_conv2/kernel', 'L2_conv2/kernel', 'L5_conv1/kernel', 'L5_conv2/kernel']);
+  for (const name of moved) {
+    const d = exact.weights[name].data.map((v, i) => Math.abs(v - noisy.weights[name].data[i]));
+    assert.ok(Math.max(...d) < 0.05, `${name}: noise is small`);
+  }
+  x.dispose();
+});
+
 test('a transformation that skips the Eq. 4 remapping is caught', () => {
   const { rng, net, weights, x } = setup(13);
   const child = applyDenseActions(net, weights, [{ type: 'wider', layers: ['L0'] }], CHECK_DENSE_SPACE, rng);

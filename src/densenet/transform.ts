@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { BN_PARAMS, type Weights, cloneWeights } from '../nn/weights';
 import { randomRemapping, remapMiddleAxis, splitFactors } from '../transform/wider';
-import type { Rng } from '../util/rng';
+import { Rng, deriveSeed } from '../util/rng';
 import { type DenseAction, DenseActionSchema, applyDenseActionToNet } from './actions';
 import { denseShapes, locateLayer, validateDenseNet } from './analysis';
 import type { DenseNet, DenseSpace } from './schema';
@@ -84,7 +84,7 @@ function streamRemap(oldWidth: number, off: number, oldCount: number, g: Int32Ar
 }
 
 /** Net2Wider for one dense layer: its 3×3 conv grows to `newGrowth` filters (Eq. 1–2), every consumer remaps (Eq. 4). */
-function widenDenseLayer(net: DenseNet, weights: Weights, id: string, newGrowth: number, opts: Opts, rng: Rng): void {
+function widenDenseLayer(net: DenseNet, weights: Weights, id: string, newGrowth: number, opts: Opts, rng: Rng, noiseRng: Rng): void {
   const { block: bi, index: li } = locateLayer(net, id);
   const layer = net.blocks[bi].layers[li];
   const off = denseShapes(net).blocks[bi].layerIn[li];
@@ -95,7 +95,9 @@ function widenDenseLayer(net: DenseNet, weights: Weights, id: string, newGrowth:
   const data = remapMiddleAxis(k.data, outer, layer.growth, 1, g);
   if (opts.noise > 0) {
     const sigma = opts.noise * std(k.data);
-    for (let o = 0; o < outer; o++) for (let j = layer.growth; j < newGrowth; j++) data[o * newGrowth + j] += sigma * rng.normal();
+    const added = newGrowth - layer.growth;
+    const z = noiseRng.normals(outer * added);
+    for (let o = 0; o < outer; o++) for (let j = layer.growth; j < newGrowth; j++) data[o * newGrowth + j] += sigma * z[o * added + j - layer.growth];
   }
   weights[name] = { shape: [...k.shape.slice(0, -1), newGrowth], data };
   for (const c of consumersAfter(net, bi, li)) {
@@ -118,7 +120,7 @@ function widenDenseLayer(net: DenseNet, weights: Weights, id: string, newGrowth:
  * its 3×3 conv reuses P's filters in a random order with repetition, so O_new(j) = O_P(idx[j]) exactly — in inference
  * and training mode, with no batch statistics needed.
  */
-function insertDenseLayer(parent: DenseNet, child: DenseNet, weights: Weights, bi: number, position: number, opts: Opts, rng: Rng): void {
+function insertDenseLayer(parent: DenseNet, child: DenseNet, weights: Weights, bi: number, position: number, opts: Opts, rng: Rng, noiseRng: Rng): void {
   const p = parent.blocks[bi].layers[position];
   const fresh = child.blocks[bi].layers[position + 1];
   const cin = denseShapes(parent).blocks[bi].layerIn[position];
@@ -140,7 +142,8 @@ function insertDenseLayer(parent: DenseNet, child: DenseNet, weights: Weights, b
   conv1.set(k1.data);
   if (opts.noise > 0) {
     const sigma = opts.noise * std(k1.data);
-    for (let i = 0; i < conv1.length; i++) conv1[i] += sigma * rng.normal();
+    const z = noiseRng.normals(conv1.length);
+    for (let i = 0; i < conv1.length; i++) conv1[i] += sigma * z[i];
   }
   weights[kernelOf(denseNames.conv1(fresh.id))] = { shape: [1, 1, cin + g, B], data: conv1 };
   const idx = new Int32Array(g);
@@ -167,13 +170,16 @@ export interface DenseNetwork {
 
 /**
  * Apply a sequence of DenseNet actions, each on the previous result. Pure: inputs are not modified; the result owns
- * fresh weight arrays. `rng` draws the remappings, the random splits and any noise.
+ * fresh weight arrays. `rng` draws the remappings and the random splits; noise comes from a stream derived from it.
  */
 export function applyDenseActions(net: DenseNet, weights: Weights, actions: readonly DenseAction[], space: DenseSpace, rng: Rng, options: DenseTransformOptions = {}): DenseNetwork {
   const opts = DenseTransformOptionsSchema.parse(options);
   validateDenseNet(net);
   validateDenseWeights(net, weights);
   const w = cloneWeights(weights);
+  // Noise draws from its own stream, seeded from the rng's state without advancing it: the remappings and splits are
+  // the same with or without noise, so the noise-free application the search checks is the saved one minus its noise.
+  const noiseRng = opts.noise > 0 ? Rng.fromSeed(deriveSeed(0, 'transform-noise', ...rng.state())) : rng;
   let current = net;
   actions.forEach((raw, i) => {
     const parsed = DenseActionSchema.safeParse(raw);
@@ -192,12 +198,12 @@ export function applyDenseActions(net: DenseNet, weights: Weights, actions: read
         for (const l of b.layers) {
           const before = step.blocks.flatMap((x) => x.layers).find((x) => x.id === l.id)!;
           if (before.growth === l.growth) continue;
-          widenDenseLayer(step, w, l.id, l.growth, opts, rng);
+          widenDenseLayer(step, w, l.id, l.growth, opts, rng, noiseRng);
           step = validateDenseNet({ ...step, blocks: step.blocks.map((x) => ({ ...x, layers: x.layers.map((y) => (y.id === l.id ? { ...y, growth: l.growth } : y)) })) });
         }
       }
     } else {
-      insertDenseLayer(current, child, w, action.block, action.position, opts, rng);
+      insertDenseLayer(current, child, w, action.block, action.position, opts, rng, noiseRng);
     }
     current = child;
   });
