@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { canonicalKey, parseNotation, toNotation } from '../arch';
 import { initBackend } from '../backend';
-import { loadNetwork, saveNetwork } from '../checkpoint';
+import { CHECKPOINT_FILES, loadNetwork, saveNetwork } from '../checkpoint';
 import { checkSearchConfig, datasetInputShape } from '../config/semantic';
 import { ConfigError, denseSpaceOf } from '../config/search-config';
 import { type Controller, SampleSchema, controllerFromCheckpoint, createController } from '../controller';
@@ -274,6 +274,28 @@ async function transformDenseTask(root: string, input: z.infer<typeof TransformI
   return { network: networkRef(root, input.name, output), maxAbsDiff };
 }
 
+/**
+ * The last few parents and probes this process read, by path and modification time: an episode's transforms all start
+ * from the same network and read the same probe, and a published checkpoint is never rewritten in place (a new one
+ * gets a new mtime). Transforms never modify their parent (applyActions works on copies).
+ */
+const recent = new Map<string, { mtimeMs: number; value: unknown }>();
+function cachedRead<T>(file: string, key: string, read: () => T): T {
+  let mtimeMs: number;
+  try {
+    mtimeMs = fs.statSync(file).mtimeMs;
+  } catch {
+    return read(); // missing or unreadable: the reader's own error names the file
+  }
+  const hit = recent.get(key);
+  if (hit && hit.mtimeMs === mtimeMs) return hit.value as T;
+  const value = read();
+  recent.delete(key);
+  recent.set(key, { mtimeMs, value });
+  while (recent.size > 4) recent.delete(recent.keys().next().value!);
+  return value;
+}
+
 /** Applies the sampled actions to the stage's start network, verifies the child computes the same function, saves it. */
 export async function transformCandidateTask(raw: unknown): Promise<TransformOutput> {
   const { root, input } = parseEnvelope(TransformInputSchema, raw, 'transformCandidate');
@@ -286,8 +308,10 @@ export async function transformCandidateTask(raw: unknown): Promise<TransformOut
   }
   await initBackend({ log });
   // A DenseNet parent is loaded by transformDenseTask; the plain one here.
-  const parent = input.dense ? undefined : loadNetwork(inStore(root, input.start));
-  const probe = readProbe(inStore(root, input.runDir));
+  const parentDir = inStore(root, input.start);
+  const runDir = inStore(root, input.runDir);
+  const parent = input.dense ? undefined : cachedRead(path.join(parentDir, CHECKPOINT_FILES.weights), `network ${parentDir}`, () => loadNetwork(parentDir));
+  const probe = cachedRead(new RunLayout(runDir).probe().images, `probe ${runDir}`, () => readProbe(runDir));
   const [h, w, c] = probe.meta.shape;
   const per = h * w * c;
   const n = Math.min(PROBE_BATCH, probe.meta.count);
