@@ -22,4 +22,8 @@ test('Rng.normals: standard normal in bulk, seeded, independent of normal()', ()
   assert.deepEqual(Rng.fromSeed(7).normals(1000), z.subarray(0, 1000), 'same seed, same draws');
   assert.notDeepEqual(Rng.fromSeed(8).normals(1000), z.subarray(0, 1000));
   assert.ok(new Set(z.subarray(0, 1000)).size > 980, 'draws do not repeat in short runs');
+  const base = Float32Array.from({ length: 1001 }, (_, i) => i / 100);
+  const added = new Float32Array(base);
+  Rng.fromSeed(7).addNormals(added, 0.5);
+  added.forEach((v, i) => assert.equal(v, Math.fround(base[i] + 0.5 * z[i]), `addNormals[${i}] adds the same draws, scaled`));
 });

@@ -15,7 +15,7 @@ import { claimConfig, claimInputs } from '../store/inputs';
 import { RunLayout, jobPaths } from '../store/layout';
 import { networkRef } from '../store/network-ref';
 import { inStore, toStore } from '../store/root';
-import { applyActions, verifyPreservation } from '../transform';
+import { applyActions, maxAbsDiff as maxAbsLogitDiff, predictLogits } from '../transform';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic';
 import { Rng, deriveSeed } from '../util/rng';
 import {
@@ -251,21 +251,16 @@ async function sampleDenseTask(root: string, input: z.infer<typeof SamplePolicyI
 const DenseSamplesFileSchema = z.object({ stage: z.number(), episode: z.number(), seed: z.number(), samples: z.array(DenseSampleSchema) });
 
 /** transformCandidate in the DenseNet space: Eq. 4 widening and layer insertion, checked without noise like plain nets. */
-async function transformDenseTask(root: string, input: z.infer<typeof TransformInputSchema>, output: string, batch: tf.Tensor4D, checkBatch: tf.Tensor4D): Promise<TransformOutput> {
+async function transformDenseTask(root: string, input: z.infer<typeof TransformInputSchema>, output: string, checkBatch: tf.Tensor4D): Promise<TransformOutput> {
   const space = input.dense!;
   const parent = loadDenseNetwork(inStore(root, input.start));
   const apply = (noise: number) =>
     applyDenseActions(parent.net, parent.weights, input.actions, space, Rng.fromSeed(input.seed), { split: input.transform.wider.split, noise });
   const noise = input.transform.wider.noise;
-  const checkImages = noise > 0 ? checkBatch : batch;
+  // Noise has its own random stream (applyDenseActions), so `exact` is the saved child without its noise.
   const exact = apply(0);
-  const a = predictDenseLogits(parent.net, parent.weights, checkImages, parent.modelOptions);
-  const b = predictDenseLogits(exact.net, exact.weights, checkImages, parent.modelOptions);
-  let maxAbsDiff = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (!(d <= maxAbsDiff)) maxAbsDiff = Number.isNaN(d) ? Infinity : d;
-  }
+  const a = predictDenseLogits(parent.net, parent.weights, checkBatch, parent.modelOptions);
+  const maxAbsDiff = maxAbsLogitDiff(a, predictDenseLogits(exact.net, exact.weights, checkBatch, parent.modelOptions));
   if (!(maxAbsDiff <= input.tolerance)) {
     throw new FunctionNotPreservedError(`${input.name}: the transformed DenseNet (without noise) differs from its parent by ${maxAbsDiff} (> ${input.tolerance}) in its logits`);
   }
@@ -319,9 +314,11 @@ export async function transformCandidateTask(raw: unknown): Promise<TransformOut
   const x = new Float32Array(n * per);
   rows.forEach((r, i) => x.set(probe.images.subarray(r * per, (r + 1) * per), i * per));
   const batch = tf.tensor4d(x, [n, h, w, c]);
-  const checkBatch = tf.tidy(() => batch.slice([0, 0, 0, 0], [Math.min(CHECK_BATCH, n), h, w, c]));
+  // The check always reads the probe's first images, so the parent's logits on them are computed once per parent.
+  const checkCount = Math.min(CHECK_BATCH, probe.meta.count);
+  const checkBatch = tf.tensor4d(probe.images.subarray(0, checkCount * per), [checkCount, h, w, c]);
   try {
-    if (!parent) return await transformDenseTask(root, input, output, batch, checkBatch);
+    if (!parent) return await transformDenseTask(root, input, output, checkBatch);
     // One application yields the configured (noisy) child and its noise-free twin: the same remappings, splits and
     // BatchNorm statistics (from PROBE_BATCH images). The authors' symmetry-breaking noise changes the function by
     // design, so preservation is checked on the twin, on CHECK_BATCH images; the saved child is the noisy one.
@@ -333,7 +330,8 @@ export async function transformCandidateTask(raw: unknown): Promise<TransformOut
       deeper: input.transform.deeper,
       bnEpsilon: parent.modelOptions.bnEpsilon,
     });
-    const maxAbsDiff = verifyPreservation(parent, { arch: child.arch, weights: child.exact }, checkBatch, parent.modelOptions);
+    const parentLogits = cachedRead(path.join(parentDir, CHECKPOINT_FILES.weights), `logits ${parentDir} ${checkCount}`, () => predictLogits(parent, checkBatch, parent.modelOptions));
+    const maxAbsDiff = maxAbsLogitDiff(parentLogits, predictLogits({ arch: child.arch, weights: child.exact }, checkBatch, parent.modelOptions));
     if (!(maxAbsDiff <= input.tolerance)) {
       throw new FunctionNotPreservedError(`${input.name}: the transformed network (without noise) differs from its parent by ${maxAbsDiff} (> ${input.tolerance}) in its logits`);
     }

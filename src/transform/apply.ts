@@ -70,7 +70,8 @@ export function applyActions(arch: Arch, weights: Weights, actions: readonly Act
   const noiseRng = noisy ? Rng.fromSeed(deriveSeed(0, 'transform-noise', ...opts.rng.state())) : opts.rng;
   let current = arch;
   const w = cloneWeights(weights);
-  const exact = noisy ? cloneWeights(weights) : undefined;
+  // The twin shares every array the noise has not touched: weight arrays are replaced, never modified in place.
+  const exact = noisy ? { ...w } : undefined;
   // The Net2Deeper statistics of consecutive insertions come from one forward pass (of the exact network).
   const cache = opts.batch ? new ActivationCache(opts.batch, opts.bnEpsilon ?? DEFAULT_BN_EPSILON) : undefined;
   try {

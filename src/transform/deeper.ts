@@ -31,9 +31,7 @@ export function arrayStd(data: Float32Array): number {
 /** Add N(0, (ratio·std(data))²) to every entry, in place (the authors' apply_noise, type 'normal'). */
 export function addRelativeNoise(data: Float32Array, ratio: number, rng: Rng): void {
   if (!(ratio > 0)) return;
-  const sigma = ratio * arrayStd(data);
-  const z = rng.normals(data.length);
-  for (let i = 0; i < data.length; i++) data[i] += sigma * z[i];
+  rng.addNormals(data, ratio * arrayStd(data));
 }
 
 /** Check that a batch of images fits the network's input: [n, h, w, c] with n ≥ 1. */

@@ -19,12 +19,15 @@ export function predictLogits(net: Network, batch: tf.Tensor, opts: ModelOptions
 /** max |logits(parent) − logits(child)| over the batch, in inference mode: 0 up to float error when the child preserves the function. */
 export function verifyPreservation(parent: Network, child: Network, batch: tf.Tensor, opts: ModelOptions = {}): number {
   if (parent.arch.classes !== child.arch.classes) throw new Error(`parent has ${parent.arch.classes} classes, child ${child.arch.classes}: not comparable`);
-  const a = predictLogits(parent, batch, opts);
-  const b = predictLogits(child, batch, opts);
+  return maxAbsDiff(predictLogits(parent, batch, opts), predictLogits(child, batch, opts));
+}
+
+/** max |a − b|; a NaN difference counts as Infinity, so it can never hide. */
+export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) throw new Error(`cannot compare ${a.length} logits with ${b.length}`);
   let max = 0;
   for (let i = 0; i < a.length; i++) {
     const d = Math.abs(a[i] - b[i]);
-    // NaN must not hide: a NaN difference is the worst possible.
     if (!(d <= max)) max = Number.isNaN(d) ? Infinity : d;
   }
   return max;

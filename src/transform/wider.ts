@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { type Arch, type SearchSpace, type WiderAction, applyActionToArch, isWeighted, widthOf } from '../arch';
-import { BN_PARAMS, CLASSIFIER_KERNEL, type WeightArray, type Weights, bnName, kernelName } from '../nn/weights';
+import { BN_PARAMS, CLASSIFIER_KERNEL, type Weights, bnName, kernelName } from '../nn/weights';
 import type { Rng } from '../util/rng';
 import { arrayStd } from './deeper';
 
@@ -104,27 +104,39 @@ function widenLayer(arch: Arch, weights: Weights, index: number, newWidth: numbe
   const oldWidth = weights[bnName(layer.id, 'gamma')].shape[0];
   const g = randomRemapping(oldWidth, newWidth, rng);
   const factors = splitFactors(g, oldWidth, opts.split ?? 'equal', rng);
-  remapLayer(arch, weights, index, layer.id, oldWidth, g, factors, opts.noise ?? 0, noiseRng);
-  if (exact) remapLayer(arch, exact, index, layer.id, oldWidth, g, factors, 0, noiseRng);
+  // The twin first: arrays both sets still share (every one not yet noised) are remapped once and shared again.
+  const memo = new Map<Float32Array, Float32Array>();
+  if (exact) remapLayer(arch, exact, index, layer.id, oldWidth, g, factors, 0, noiseRng, memo);
+  remapLayer(arch, weights, index, layer.id, oldWidth, g, factors, opts.noise ?? 0, noiseRng, memo);
 }
 
-/** Eq. 1–3 with the remapping `g` and split `factors` on one weight set; `noise` > 0 perturbs the new replicas' incoming weights. */
-function remapLayer(arch: Arch, weights: Weights, index: number, id: string, oldWidth: number, g: Int32Array, factors: Float32Array, noise: number, noiseRng: Rng): void {
+/**
+ * Eq. 1–3 with the remapping `g` and split `factors` on one weight set; `noise` > 0 perturbs the new replicas' incoming
+ * weights (on a copy). `memo` maps a source array to its remapped array within one widening: weight arrays are never
+ * modified in place once made, so two weight sets holding the same array may hold the same remapped one.
+ */
+function remapLayer(arch: Arch, weights: Weights, index: number, id: string, oldWidth: number, g: Int32Array, factors: Float32Array, noise: number, noiseRng: Rng, memo: Map<Float32Array, Float32Array>): void {
+  const remap = (src: Float32Array, outer: number, inner: number, scale?: Float32Array): Float32Array => {
+    let out = memo.get(src);
+    if (!out) memo.set(src, (out = remapMiddleAxis(src, outer, oldWidth, inner, g, scale)));
+    return out;
+  };
   const newWidth = g.length;
   const kName = kernelName(id);
   const k = weights[kName];
   const kOuter = k.data.length / oldWidth;
-  const kernel: WeightArray = { shape: [...k.shape.slice(0, -1), newWidth], data: remapMiddleAxis(k.data, kOuter, oldWidth, 1, g) };
+  let data = remap(k.data, kOuter, 1);
   if (noise > 0) {
+    data = new Float32Array(data);
     const sigma = noise * arrayStd(k.data);
     const added = newWidth - oldWidth;
     const z = noiseRng.normals(kOuter * added);
-    for (let o = 0; o < kOuter; o++) for (let j = oldWidth; j < newWidth; j++) kernel.data[o * newWidth + j] += sigma * z[o * added + j - oldWidth];
+    for (let o = 0; o < kOuter; o++) for (let j = oldWidth; j < newWidth; j++) data[o * newWidth + j] += sigma * z[o * added + j - oldWidth];
   }
-  weights[kName] = kernel;
+  weights[kName] = { shape: [...k.shape.slice(0, -1), newWidth], data };
   for (const p of BN_PARAMS) {
     const name = bnName(id, p);
-    weights[name] = { shape: [newWidth], data: remapMiddleAxis(weights[name].data, 1, oldWidth, 1, g) };
+    weights[name] = { shape: [newWidth], data: remap(weights[name].data, 1, 1) };
   }
 
   const nName = nextKernelName(arch, index);
@@ -133,7 +145,7 @@ function remapLayer(arch: Arch, weights: Weights, index: number, id: string, old
   const outer = next.data.length / (oldWidth * inner);
   if (!Number.isInteger(outer)) throw new Error(`${nName} of shape [${next.shape.join(', ')}] does not consume ${oldWidth} units of ${id}`);
   const shape = next.shape.length === 4 ? [next.shape[0], next.shape[1], newWidth, inner] : [outer * newWidth, inner];
-  weights[nName] = { shape, data: remapMiddleAxis(next.data, outer, oldWidth, inner, g, factors) };
+  weights[nName] = { shape, data: remap(next.data, outer, inner, factors) };
 }
 
 /**

@@ -64,6 +64,17 @@ export class Rng {
     return out;
   }
 
+  /** data[i] += sigma · z_i with the normals() draws, without allocating them (identity kernels are millions of taps). */
+  addNormals(data: Float32Array, sigma: number): void {
+    const table = normalTable();
+    const n = data.length;
+    for (let i = 0; i < n; i += 2) {
+      const r = this.gen.unsafeNext() >>> 0;
+      data[i] += sigma * table[r & 0xffff];
+      if (i + 1 < n) data[i + 1] += sigma * table[r >>> 16];
+    }
+  }
+
   bernoulli(p: number): boolean {
     return this.float() < p;
   }
