@@ -225,3 +225,11 @@ describe('eas report', () => {
     assert.match(bad.stderr, /nope.*no run store for search 'nope'/);
   });
 });
+
+test('accuracy axes get the decimals their range needs', async () => {
+  const { accuracyAxisFormat } = await import('../src/report/figures');
+  assert.equal(accuracyAxisFormat([0.5, 0.9]), '.0%');
+  assert.equal(accuracyAxisFormat([0.926, 0.9304]), '.2%');
+  assert.equal(accuracyAxisFormat([0.92, 0.93]), '.1%');
+  assert.equal(accuracyAxisFormat([]), '.0%');
+});

@@ -57,13 +57,23 @@ const title = (text: string, view: RunView): { text: string; subtitle: string } 
   subtitle: `search ${view.searchId}${view.controller ? ` (${view.controller === 'rl' ? 'RL meta-controller' : 'random search'})` : ''}${view.dataset ? `, ${view.dataset}` : ''}${view.complete ? '' : ' — in progress'}`,
 });
 
+/**
+ * Percent format for an accuracy axis with enough decimals for its range: candidates of a converged search differ by
+ * tenths of a percent, and '.0%' would label every tick "93%".
+ */
+export function accuracyAxisFormat(values: readonly number[]): string {
+  const finite = values.filter(Number.isFinite);
+  const range = finite.length ? Math.max(...finite) - Math.min(...finite) : 1;
+  return range >= 0.05 ? '.0%' : range >= 0.005 ? '.1%' : '.2%';
+}
+
 export function progressSpec(view: RunView): TopLevelSpec {
   const data = progressData(view);
   const stages = [...new Set(data.points.map((p) => p.stage))];
   const domain = [...stages, 'running best', 'stage start network'];
   const range = [...stages.map((_, i) => STAGE_COLORS[i % STAGE_COLORS.length]), '#222222', '#888888'];
   const color = { field: 'series', type: 'nominal' as const, title: 'series', scale: { domain, range }, legend: { orient: 'right' as const, labelLimit: 260 } };
-  const y = { type: 'quantitative' as const, title: 'validation accuracy', axis: { format: '.0%' }, scale: { zero: false, padding: 12 } };
+  const y = { type: 'quantitative' as const, title: 'validation accuracy', axis: { format: accuracyAxisFormat([...data.points, ...data.starts].map((p) => p.accuracy)) }, scale: { zero: false, padding: 12 } };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: title('Architecture search progress (cf. Figure 4)', view),
@@ -153,7 +163,7 @@ export function compareSpec(a: RunView, b: RunView): TopLevelSpec {
       ],
       encoding: {
         x: { field: 'networks', type: 'quantitative', title: 'networks sampled', axis: { tickMinStep: 1, format: 'd' } },
-        y: { field: 'accuracy', type: 'quantitative', title: 'validation accuracy', axis: { format: '.0%' }, scale: { zero: false } },
+        y: { field: 'accuracy', type: 'quantitative', title: 'validation accuracy', axis: { format: accuracyAxisFormat(rows.map((r) => r.accuracy)) }, scale: { zero: false } },
         color: { field: 'run', type: 'nominal', title: null, legend: { orient: 'bottom', direction: 'horizontal', labelLimit: 300 }, scale: { range: ['#4c78a8', '#e45756'] } },
         tooltip: [{ field: 'run' }, { field: 'episode' }, { field: 'metric' }, { field: 'accuracy', format: '.2%' }],
       },
