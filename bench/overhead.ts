@@ -195,7 +195,7 @@ async function main(): Promise<void> {
     failedWorkflowTasks: history.failedWorkflowTasks,
     activities: history.activities,
     loadAverage: os.loadavg().map((l) => +l.toFixed(2)),
-    note: 'per candidate: wall time of the whole search (prepare with dataset statistics, sampling, transforms (Net2Net with BN statistics on 32 probe images, the noise-free preservation check on 8), Temporal round trips, policy updates, results) / candidates; training is a no-op',
+    note: 'per candidate: wall time of the whole search (prepare with dataset statistics, sampling, transforms (Net2Net with BN statistics on 16 probe images, the preservation check of the noise-free twin on 4), Temporal round trips, policy updates, results) / candidates; training is a no-op',
   };
   if (opts.json) console.log(JSON.stringify(out));
   else {

@@ -46,15 +46,20 @@ import { FunctionNotPreservedError, StoreFileError } from './errors';
  * The control child process runs these; tests call them directly.
  */
 
-/** Images in a search's probe; a transform uses PROBE_BATCH of them, chosen by its seed. */
-export const PROBE_IMAGES = 256;
-export const PROBE_BATCH = 32;
 /**
- * Images of the preservation check (of the noise-free twin): the check only has to show that the exact transformation
- * computes the parent's function (on any images), so it runs on a few; the saved child's BatchNorm statistics still
- * come from PROBE_BATCH images. Forward passes are most of a transform's time.
+ * Images in a search's probe; a transform reads Net2Deeper's BatchNorm statistics from PROBE_BATCH of them, chosen by
+ * its seed. The identity BatchNorm is exact in inference mode whatever statistics it is given (moving mean/variance
+ * and beta/gamma come from the same numbers), so the sample only sets where training-mode BatchNorm starts and the
+ * first moving averages (momentum 0.9 replaces them within a few dozen steps): 16 images (16·h·w values per conv
+ * channel) serve as well as more, and forward passes of grown networks are most of a transform's time.
  */
-export const CHECK_BATCH = 8;
+export const PROBE_IMAGES = 256;
+export const PROBE_BATCH = 16;
+/**
+ * Images of the preservation check (of the noise-free twin): a wrong remapping or BatchNorm shows on any image, so the
+ * check runs on the probe's first few; grown children (5×5 convs inserted at full resolution) make it costly.
+ */
+export const CHECK_BATCH = 4;
 
 export const ProbeMetaSchema = z
   .object({

@@ -103,11 +103,24 @@ export async function saveNetwork(dir: string, arch: Arch, weights: Weights, met
     userDefinedMetadata: { eas: { modelOptions } },
   };
   return publishDirAtomic(dir, (tmp) => {
-    fs.writeFileSync(path.join(tmp, CHECKPOINT_FILES.weights), Buffer.concat(chunks));
+    writeChunks(path.join(tmp, CHECKPOINT_FILES.weights), chunks);
     fs.writeFileSync(path.join(tmp, CHECKPOINT_FILES.model), JSON.stringify(modelJson));
     fs.writeFileSync(path.join(tmp, CHECKPOINT_FILES.arch), JSON.stringify(arch, null, 2) + '\n');
     fs.writeFileSync(path.join(tmp, CHECKPOINT_FILES.meta), metaText + '\n');
   });
+}
+
+/** Write the weights' byte views one after another without first concatenating them (tens of MB for grown networks). */
+function writeChunks(file: string, chunks: Uint8Array[]): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (const chunk of chunks) {
+      let done = 0;
+      while (done < chunk.byteLength) done += fs.writeSync(fd, chunk, done);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function readFile(file: string): Buffer {

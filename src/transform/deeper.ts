@@ -20,7 +20,9 @@ export type DeeperOptions = z.infer<typeof DeeperOptionsSchema>;
 export function arrayStd(data: Float32Array): number {
   let s = 0;
   let s2 = 0;
-  for (const v of data) {
+  // An indexed loop: for…of over a typed array is several times slower, and kernels have millions of entries.
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
     s += v;
     s2 += v * v;
   }

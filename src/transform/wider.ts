@@ -34,6 +34,19 @@ export function remapMiddleAxis(src: Float32Array, outer: number, mid: number, i
   if (src.length !== outer * mid * inner) throw new RangeError(`remap: ${src.length} values do not form [${outer}, ${mid}, ${inner}]`);
   const newMid = map.length;
   const out = new Float32Array(outer * newMid * inner);
+  if (inner === 1 && !scale) {
+    // A kernel's own output axis: Net2Wider's map keeps the old units in place (G(j) = j for j < old width), so each
+    // row is one block copy of that prefix and a gather of the replicas.
+    let prefix = 0;
+    while (prefix < newMid && prefix < mid && map[prefix] === prefix) prefix++;
+    for (let o = 0; o < outer; o++) {
+      const from = o * mid;
+      const to = o * newMid;
+      if (prefix > 0) out.set(src.subarray(from, from + prefix), to);
+      for (let j = prefix; j < newMid; j++) out[to + j] = src[from + map[j]];
+    }
+    return out;
+  }
   for (let o = 0; o < outer; o++) {
     for (let j = 0; j < newMid; j++) {
       const from = (o * mid + map[j]) * inner;
@@ -43,8 +56,8 @@ export function remapMiddleAxis(src: Float32Array, outer: number, mid: number, i
       if (scale) {
         const s = scale[j];
         for (let k = 0; k < inner; k++) out[to + k] = src[from + k] * s;
-      } else if (inner === 1) {
-        out[to] = src[from];
+      } else if (inner >= 64) {
+        out.set(src.subarray(from, from + inner), to);
       } else {
         for (let k = 0; k < inner; k++) out[to + k] = src[from + k];
       }
