@@ -53,7 +53,7 @@ export function remapMiddleAxis(src: Float32Array, outer: number, mid: number, i
       const to = (o * newMid + j) * inner;
       // Plain loops: a subarray view per (o, j) costs more than the copy when inner is small (1 for a kernel's own
       // output axis, where this runs once per weight).
-      if (scale) {
+      if (scale && scale[j] !== 1) {
         const s = scale[j];
         for (let k = 0; k < inner; k++) out[to + k] = src[from + k] * s;
       } else if (inner >= 64) {
@@ -142,9 +142,8 @@ function remapLayer(arch: Arch, weights: Weights, index: number, id: string, old
   if (noise > 0) {
     data = new Float32Array(data);
     const sigma = noise * arrayStd(k.data);
-    const added = newWidth - oldWidth;
-    const z = noiseRng.normals(kOuter * added);
-    for (let o = 0; o < kOuter; o++) for (let j = oldWidth; j < newWidth; j++) data[o * newWidth + j] += sigma * z[o * added + j - oldWidth];
+    // Noise in place on each row's replica entries, [oldWidth, newWidth).
+    for (let o = 0; o < kOuter; o++) noiseRng.addNormals(data.subarray(o * newWidth + oldWidth, (o + 1) * newWidth), sigma);
   }
   weights[kName] = { shape: [...k.shape.slice(0, -1), newWidth], data };
   for (const p of BN_PARAMS) {
