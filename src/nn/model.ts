@@ -59,8 +59,6 @@ export function weightLocations(arch: Arch): Map<string, { layer: string; index:
 
 interface Graph {
   input: tf.SymbolicTensor;
-  /** Output of every arch layer after its BN/ReLU/dropout, by layer index. */
-  after: tf.SymbolicTensor[];
   logits: tf.SymbolicTensor;
 }
 
@@ -73,7 +71,6 @@ function buildGraph(arch: Arch, opts: ModelOptions, inputNormalization?: boolean
   if (inputNormalization) x = inputNormalizationLayer(x);
   let flat = false;
   let seenConv = false;
-  const after: tf.SymbolicTensor[] = [];
   const flatten = (beforeId: string) => {
     if (!flat) x = tf.layers.flatten({ name: layerNames.flatten(beforeId) }).apply(x) as tf.SymbolicTensor;
     flat = true;
@@ -82,7 +79,6 @@ function buildGraph(arch: Arch, opts: ModelOptions, inputNormalization?: boolean
     if (l.type === 'pool') {
       const cfg = { name: layerNames.main(l.id), poolSize: l.size, strides: l.stride, padding: 'same' as const };
       x = (l.op === 'max' ? tf.layers.maxPooling2d(cfg) : tf.layers.averagePooling2d(cfg)).apply(x) as tf.SymbolicTensor;
-      after.push(x);
       continue;
     }
     let rate: number | undefined;
@@ -100,11 +96,10 @@ function buildGraph(arch: Arch, opts: ModelOptions, inputNormalization?: boolean
     x = tf.layers.batchNormalization({ name: layerNames.bn(l.id), axis: -1, epsilon, momentum }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.reLU({ name: layerNames.relu(l.id) }).apply(x) as tf.SymbolicTensor;
     if (rate) x = tf.layers.dropout({ name: layerNames.dropout(l.id), rate }).apply(x) as tf.SymbolicTensor;
-    after.push(x);
   }
   flatten(layerNames.classifier);
   const logits = tf.layers.dense({ name: layerNames.classifier, units: arch.classes, useBias: true, kernelInitializer: 'zeros' }).apply(x) as tf.SymbolicTensor;
-  return { input, after, logits };
+  return { input, logits };
 }
 
 /** Copy our weights into the model's variables (by layer name and position, never by variable name). */
