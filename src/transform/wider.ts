@@ -51,8 +51,8 @@ export function remapMiddleAxis(src: Float32Array, outer: number, mid: number, i
     for (let j = 0; j < newMid; j++) {
       const from = (o * mid + map[j]) * inner;
       const to = (o * newMid + j) * inner;
-      // Plain loops: a subarray view per (o, j) costs more than the copy when inner is small (1 for a kernel's own
-      // output axis, where this runs once per weight).
+      // A subarray view per (o, j) costs more than a plain loop when inner is small; units whose whole outgoing weight
+      // they keep (factor 1) are copied, not multiplied.
       if (scale && scale[j] !== 1) {
         const s = scale[j];
         for (let k = 0; k < inner; k++) out[to + k] = src[from + k] * s;

@@ -54,18 +54,13 @@ export class Rng {
    * N(0, 1) to a fraction of a percent, plenty for noise at 1e-3 of a kernel's scale.
    */
   normals(n: number): Float64Array {
-    const table = normalTable();
     const out = new Float64Array(n);
-    for (let i = 0; i < n; i += 2) {
-      const r = this.gen.unsafeNext() >>> 0;
-      out[i] = table[r & 0xffff];
-      if (i + 1 < n) out[i + 1] = table[r >>> 16];
-    }
+    this.addNormals(out, 1);
     return out;
   }
 
   /** data[i] += sigma · z_i with the normals() draws, without allocating them (identity kernels are millions of taps). */
-  addNormals(data: Float32Array, sigma: number): void {
+  addNormals(data: Float32Array | Float64Array, sigma: number): void {
     const table = normalTable();
     const n = data.length;
     for (let i = 0; i < n; i += 2) {
