@@ -7,6 +7,7 @@ import { BACKEND_CHOICES } from '../src/backend/names';
 import { loadSearchConfig, parseSearchConfig } from '../src/config/load';
 import { ConfigError, type SearchConfigInput } from '../src/config/search-config';
 import { parseDuration } from '../src/config/duration';
+import { recipeFor } from '../src/train/recipe';
 
 /** A valid configuration that each case below breaks in one place. */
 const base = (): SearchConfigInput => ({
@@ -99,4 +100,33 @@ test('a YAML file with bad fields names the file and every field', () => {
     (e: unknown) => e instanceof ConfigError && e.message.includes(file) && /backend: unknown backend "tpu"/.test(e.message) && /timeouts\.training: "forever"/.test(e.message),
   );
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test("a training phase inherits every shared field it does not set (augment, batch size, dropout field by field)", () => {
+  const config = parseSearchConfig(
+    {
+      ...base(),
+      training: {
+        augment: true,
+        batchSize: 32,
+        dropout: { conv: 0.2 },
+        phases: { start: { learningRate: 0.1 }, candidates: { learningRate: 0.02, dropout: { fc: 0.1 } }, final: { augment: false } },
+      },
+    },
+    'inline',
+  );
+  const start = recipeFor(config.training, 'start');
+  assert.equal(start.learningRate, 0.1);
+  assert.equal(start.augment, true);
+  assert.equal(start.batchSize, 32);
+  assert.deepEqual(start.dropout, { conv: 0.2, fc: 0, skipFirstConv: true });
+  const candidates = recipeFor(config.training, 'candidates');
+  assert.equal(candidates.augment, true);
+  assert.deepEqual(candidates.dropout, { conv: 0.2, fc: 0.1, skipFirstConv: true });
+  assert.equal(recipeFor(config.training, 'final').augment, false);
+  assert.equal(recipeFor(config.training, 'final').learningRate, 0.02);
+  // The phases' defaults (0.1 for the full trainings) still apply where the config names no phase.
+  assert.equal(recipeFor(config.training, 'stageBest').learningRate, 0.1);
+  assert.equal(recipeFor(config.training, 'stageBest').augment, true);
+  assert.throws(() => parseSearchConfig({ ...base(), training: { phases: { start: { learningRate: -1 } } } }, 'inline'), /training\.phases\.start\.learningRate/);
 });
