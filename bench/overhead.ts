@@ -43,14 +43,33 @@ const opts = new Command()
   .parse()
   .opts<{ json?: boolean; networks: number; perEpisode: number; epochSeconds?: number }>();
 
-/** The no-op training: the untrained child is "trained"; its accuracy is a deterministic draw from its name. */
+/**
+ * The no-op training: the untrained child is "trained" (its files hard-linked: a real trainer writes its network as part
+ * of the training the reference epoch times, so a copy here would count that write twice; published checkpoints are
+ * never modified in place, so the link is safe); its accuracy is a deterministic draw from its name.
+ */
 async function trainNetwork(raw: TrainNetworkInput): Promise<TrainNetworkOutput> {
   const input = TrainNetworkInputSchema.parse(raw);
   const root = storageRoot(input.storageRoot);
   const trained = inStore(root, jobPaths(input.jobDir).trained);
-  if (!fs.existsSync(trained)) fs.cpSync(inStore(root, input.from), trained, { recursive: true });
+  if (!fs.existsSync(trained)) linkTree(inStore(root, input.from), trained);
   const accuracy = 0.5 + 0.4 * (((deriveSeed(1, input.name) >>> 0) % 1000) / 1000);
   return { network: networkRef(root, input.name, trained, accuracy), trainAccuracy: accuracy, loss: 1 - accuracy, epochs: input.epochs, diverged: false, resumedFromEpoch: 0 };
+}
+
+/** Hard-link every file of `from` into a new `to` (written under a temporary name, then renamed, like any artifact). */
+function linkTree(from: string, to: string): void {
+  const tmp = `${to}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  const walk = (src: string, dst: string): void => {
+    fs.mkdirSync(dst, { recursive: true });
+    for (const e of fs.readdirSync(src, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(path.join(src, e.name), path.join(dst, e.name));
+      else fs.linkSync(path.join(src, e.name), path.join(dst, e.name));
+    }
+  };
+  walk(from, tmp);
+  fs.renameSync(tmp, to);
 }
 
 const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined): number => (t ? Number(t.seconds ?? 0) * 1000 + (t.nanos ?? 0) / 1e6 : NaN);
@@ -195,7 +214,7 @@ async function main(): Promise<void> {
     failedWorkflowTasks: history.failedWorkflowTasks,
     activities: history.activities,
     loadAverage: os.loadavg().map((l) => +l.toFixed(2)),
-    note: 'per candidate: wall time of the whole search (prepare with dataset statistics, sampling, transforms (Net2Net with BN statistics on 16 probe images, the preservation check of the noise-free twin on 4), Temporal round trips, policy updates, results) / candidates; training is a no-op',
+    note: 'per candidate: wall time of the whole search (prepare with dataset statistics, sampling, transforms (Net2Net with BN statistics mapped from the parent’s moments on 16 probe images, the preservation check of the noise-free twin on 2, the save), Temporal round trips, policy updates, results) / candidates; training is a no-op (hard links)',
   };
   if (opts.json) console.log(JSON.stringify(out));
   else {

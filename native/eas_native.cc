@@ -688,6 +688,58 @@ napi_value SgdNesterov(napi_env env, napi_callback_info info) {
 
 // ---- misc -------------------------------------------------------------------------------------------------
 
+// Net2Wider's remapping of one weight array (src/transform/wider.ts, remapMiddleAxis): src viewed as [outer, mid,
+// inner] → out [outer, map.length, inner], new middle index j taking old index map[j], times scale[j] when given. Pure
+// copies and one multiply per value, the same float product the JS path stores; rows are contiguous, so memcpy. One
+// thread: a control process shares the cores with the others and with training.
+napi_value RemapMiddle(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 7, [&](std::vector<napi_value> &a) {
+    const int64_t outer = static_cast<int64_t>(numarg(env, a[2], "outer"));
+    const int64_t mid = static_cast<int64_t>(numarg(env, a[3], "mid"));
+    const int64_t inner = static_cast<int64_t>(numarg(env, a[4], "inner"));
+    if (outer < 0 || mid < 1 || inner < 1) throw JsError{"remapMiddle: outer ≥ 0, mid ≥ 1 and inner ≥ 1 are required"};
+    bool is_ta = false;
+    NAPI_OK(napi_is_typedarray(env, a[5], &is_ta));
+    if (!is_ta) throw JsError{"remapMiddle: map: expected an Int32Array"};
+    napi_typedarray_type type;
+    size_t newMid;
+    void *mapData;
+    napi_value ab;
+    size_t offset;
+    NAPI_OK(napi_get_typedarray_info(env, a[5], &type, &newMid, &mapData, &ab, &offset));
+    if (type != napi_int32_array) throw JsError{"remapMiddle: map: expected an Int32Array"};
+    const int32_t *map = static_cast<const int32_t *>(mapData);
+    for (size_t j = 0; j < newMid; j++)
+      if (map[j] < 0 || map[j] >= mid) throw JsError{"remapMiddle: map[" + std::to_string(j) + "] = " + std::to_string(map[j]) + " is outside 0.." + std::to_string(mid - 1)};
+    const float *src = f32arg(env, a[0], static_cast<size_t>(outer * mid * inner), "src");
+    float *out = f32arg(env, a[1], static_cast<size_t>(outer) * newMid * inner, "out");
+    const float *scale = is_null(env, a[6]) ? nullptr : f32arg(env, a[6], newMid, "scale");
+    const int64_t nm = static_cast<int64_t>(newMid);
+    for (int64_t o = 0; o < outer; o++) {
+      const float *s = src + o * mid * inner;
+      float *d = out + o * nm * inner;
+      if (inner == 1) {
+        if (scale)
+          for (int64_t j = 0; j < nm; j++) d[j] = s[map[j]] * scale[j];
+        else
+          for (int64_t j = 0; j < nm; j++) d[j] = s[map[j]];
+        continue;
+      }
+      for (int64_t j = 0; j < nm; j++) {
+        const float *row = s + map[j] * inner;
+        float *to = d + j * inner;
+        if (scale && scale[j] != 1.0f) {
+          const float f = scale[j];
+          for (int64_t k = 0; k < inner; k++) to[k] = row[k] * f;
+        } else {
+          std::memcpy(to, row, static_cast<size_t>(inner) * sizeof(float));
+        }
+      }
+    }
+    return undef(env);
+  });
+}
+
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   return guarded(env, info, 1, [&](std::vector<napi_value> &a) {
     int n = static_cast<int>(numarg(env, a[0], "threads"));
@@ -743,6 +795,7 @@ NAPI_MODULE_INIT() {
       {"momentsGrad", nullptr, MomentsGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"batchNorm", nullptr, BatchNorm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sgdNesterov", nullptr, SgdNesterov, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"remapMiddle", nullptr, RemapMiddle, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"clearCache", nullptr, ClearCache, nullptr, nullptr, nullptr, napi_default, nullptr},

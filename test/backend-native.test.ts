@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { addonError, loadAddon, nativeMomentumStep, nativeStepAvailable, NATIVE_KERNEL_NAMES } from '../src/backend/native';
+import { remapMiddleAxis, remapMiddleAxisJs } from '../src/transform/wider';
 import { Rng } from '../src/util/rng';
 import { deviceEnv } from '../src/workers/devices';
 import { assertNoLeak } from './helpers/tf';
@@ -354,6 +355,26 @@ if (missing) {
       assert.equal(infoAfter.cachedPrimitives, infoBefore.cachedPrimitives);
       tf.dispose([x, f1, f2]);
       opt.dispose();
+    });
+
+    it("Net2Wider's remap: the addon's values are the JavaScript loop's, bit for bit", () => {
+      const addon = loadAddon();
+      const shapes: [number, number, number][] = [[9, 16, 32], [25, 7, 1], [1, 64, 10], [4, 3, 100], [0, 5, 3]];
+      for (const [outer, mid, inner] of shapes) {
+        const src = randn([outer * mid * inner]);
+        const newMid = mid + 5;
+        const map = Int32Array.from({ length: newMid }, (_, j) => (j < mid ? j : Math.floor(rng.float() * mid)));
+        const scale = Float32Array.from({ length: newMid }, (_, j) => (j % 3 ? 1 : rng.float()));
+        for (const sc of [undefined, scale]) {
+          const expected = remapMiddleAxisJs(src, outer, mid, inner, map, sc);
+          const out = new Float32Array(outer * newMid * inner);
+          addon.remapMiddle(src, out, outer, mid, inner, map, sc ?? null);
+          assert.ok(Buffer.from(out.buffer).equals(Buffer.from(expected.buffer)), `[${outer}, ${mid}, ${inner}] ${sc ? 'scaled' : 'copied'}`);
+          assert.ok(Buffer.from(remapMiddleAxis(src, outer, mid, inner, map, sc).buffer).equals(Buffer.from(expected.buffer)));
+        }
+      }
+      assert.throws(() => addon.remapMiddle(new Float32Array(6), new Float32Array(6), 2, 3, 1, Int32Array.from([0, 3, 1]), null), /map\[1\] = 3 is outside 0..2/);
+      assert.throws(() => addon.remapMiddle(new Float32Array(5), new Float32Array(6), 2, 3, 1, Int32Array.from([0, 1, 2]), null), /src: Float32Array has 5 elements, need 6/);
     });
 
     it('bad arguments to the addon are clear errors, not crashes', () => {

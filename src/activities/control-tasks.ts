@@ -15,7 +15,7 @@ import { claimConfig, claimInputs } from '../store/inputs';
 import { RunLayout, jobPaths } from '../store/layout';
 import { networkRef } from '../store/network-ref';
 import { inStore, toStore } from '../store/root';
-import { applyActions, maxAbsDiff as maxAbsLogitDiff, predictLogits } from '../transform';
+import { ParentMoments, applyActions, maxAbsDiff as maxAbsLogitDiff, predictLogits } from '../transform';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic';
 import { Rng, deriveSeed } from '../util/rng';
 import {
@@ -47,19 +47,21 @@ import { FunctionNotPreservedError, StoreFileError } from './errors';
  */
 
 /**
- * Images in a search's probe; a transform reads Net2Deeper's BatchNorm statistics from PROBE_BATCH of them, chosen by
- * its seed. The identity BatchNorm is exact in inference mode whatever statistics it is given (moving mean/variance
- * and beta/gamma come from the same numbers), so the sample only sets where training-mode BatchNorm starts and the
- * first moving averages (momentum 0.9 replaces them within a few dozen steps): 16 images (16·h·w values per conv
- * channel) serve as well as more, and forward passes of grown networks are most of a transform's time.
+ * Images in a search's probe (a seeded sample of the training split); Net2Deeper's BatchNorm statistics come from the
+ * parent's activations on the first PROBE_BATCH of them, computed once per parent and mapped onto every child
+ * (MomentTracker). The identity BatchNorm is exact in inference mode whatever statistics it is given (moving
+ * mean/variance and beta/gamma come from the same numbers), so the sample only sets where training-mode BatchNorm
+ * starts and the first moving averages (momentum 0.9 replaces them within a few dozen steps): 16 images (16·h·w values
+ * per conv channel) serve as well as more.
  */
 export const PROBE_IMAGES = 256;
 export const PROBE_BATCH = 16;
 /**
  * Images of the preservation check (of the noise-free twin): a wrong remapping or BatchNorm shows on any image, so the
- * check runs on the probe's first few; grown children (5×5 convs inserted at full resolution) make it costly.
+ * check runs on the probe's first two; its forward pass through the grown child (5×5 convs inserted at full resolution)
+ * is now the one pass a transform makes, so every image costs.
  */
-export const CHECK_BATCH = 4;
+export const CHECK_BATCH = 2;
 
 export const ProbeMetaSchema = z
   .object({
@@ -208,7 +210,9 @@ export async function samplePolicyTask(raw: unknown): Promise<SamplePolicyOutput
   if (input.dense) return sampleDenseTask(root, input, file);
   if (!fs.existsSync(file)) {
     await initBackend({ log });
-    const start = loadNetwork(inStore(root, input.start)).arch;
+    // Through the same cache as the transforms, which load this network next on this process.
+    const startDir = inStore(root, input.start);
+    const start = cachedRead(path.join(startDir, CHECKPOINT_FILES.weights), `network ${startDir}`, () => loadNetwork(startDir)).arch;
     const steps = { widerSteps: input.widerSteps, deeperSteps: input.deeperSteps };
     const controller = openController(input.policy && inStore(root, input.policy), input.controller, input.space, input.policySeed, steps);
     try {
@@ -275,9 +279,10 @@ async function transformDenseTask(root: string, input: z.infer<typeof TransformI
 }
 
 /**
- * The last few parents and probes this process read, by path and modification time: an episode's transforms all start
- * from the same network and read the same probe, and a published checkpoint is never rewritten in place (a new one
- * gets a new mtime). Transforms never modify their parent (applyActions works on copies).
+ * The last few parents, probes and what is derived from them (the parent's activation moments and logits) this process
+ * read, by path and modification time (two parents' worth): an episode's transforms all start from the same network
+ * and read the same probe, and a published checkpoint is never rewritten in place (a new one gets a new mtime).
+ * Transforms never modify their parent (applyActions works on copies).
  */
 const recent = new Map<string, { mtimeMs: number; value: unknown }>();
 function cachedRead<T>(file: string, key: string, read: () => T): T {
@@ -292,7 +297,7 @@ function cachedRead<T>(file: string, key: string, read: () => T): T {
   const value = read();
   recent.delete(key);
   recent.set(key, { mtimeMs, value });
-  while (recent.size > 4) recent.delete(recent.keys().next().value!);
+  while (recent.size > 8) recent.delete(recent.keys().next().value!);
   return value;
 }
 
@@ -315,22 +320,22 @@ export async function transformCandidateTask(raw: unknown): Promise<TransformOut
   const [h, w, c] = probe.meta.shape;
   const per = h * w * c;
   const n = Math.min(PROBE_BATCH, probe.meta.count);
-  const rows = Rng.fromSeed(deriveSeed(input.seed, 'probe-rows')).shuffle(Int32Array.from({ length: probe.meta.count }, (_, i) => i)).subarray(0, n);
-  const x = new Float32Array(n * per);
-  rows.forEach((r, i) => x.set(probe.images.subarray(r * per, (r + 1) * per), i * per));
-  const batch = tf.tensor4d(x, [n, h, w, c]);
+  const batch = tf.tensor4d(probe.images.subarray(0, n * per), [n, h, w, c]);
   // The check always reads the probe's first images, so the parent's logits on them are computed once per parent.
   const checkCount = Math.min(CHECK_BATCH, probe.meta.count);
   const checkBatch = tf.tensor4d(probe.images.subarray(0, checkCount * per), [checkCount, h, w, c]);
   try {
     if (!parent) return await transformDenseTask(root, input, output, checkBatch);
     // One application yields the configured (noisy) child and its noise-free twin: the same remappings, splits and
-    // BatchNorm statistics (from PROBE_BATCH images). The authors' symmetry-breaking noise changes the function by
-    // design, so preservation is checked on the twin, on CHECK_BATCH images; the saved child is the noisy one.
+    // BatchNorm statistics (the parent's moments on PROBE_BATCH images, mapped onto the child). The authors'
+    // symmetry-breaking noise changes the function by design, so preservation is checked on the twin, on CHECK_BATCH
+    // images; the saved child is the noisy one.
+    const parentMoments = cachedRead(path.join(parentDir, CHECKPOINT_FILES.weights), `moments ${parentDir} ${n}`, () => ParentMoments.compute(parent.arch, parent.weights, batch, parent.modelOptions.bnEpsilon));
     const child = applyActions(parent.arch, parent.weights, input.actions, {
       space: input.space,
       rng: Rng.fromSeed(input.seed),
       batch,
+      parentMoments,
       wider: input.transform.wider,
       deeper: input.transform.deeper,
       bnEpsilon: parent.modelOptions.bnEpsilon,

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { type Arch, type DeeperAction, type SearchSpace, applyActionToArch, resolveDeeper } from '../arch';
+import { type Arch, type DeeperAction, type SearchSpace, applyActionToArch, isWeighted, resolveDeeper } from '../arch';
 import { DEFAULT_BN_EPSILON } from '../nn/model';
 import { inferenceActivations, inferenceForward } from '../nn/forward';
 import { type Weights, bnName, kernelName } from '../nn/weights';
@@ -18,14 +18,28 @@ export type DeeperOptions = z.infer<typeof DeeperOptionsSchema>;
 
 /** Population standard deviation of an array (float64 accumulation). */
 export function arrayStd(data: Float32Array): number {
+  // An indexed loop (for…of over a typed array is several times slower, and kernels have millions of entries) with two
+  // independent pairs of sums, so consecutive additions do not wait for each other.
   let s = 0;
   let s2 = 0;
-  // An indexed loop: for…of over a typed array is several times slower, and kernels have millions of entries.
-  for (let i = 0; i < data.length; i++) {
+  let t = 0;
+  let t2 = 0;
+  const even = data.length & ~1;
+  for (let i = 0; i < even; i += 2) {
     const v = data[i];
+    const w = data[i + 1];
+    s += v;
+    s2 += v * v;
+    t += w;
+    t2 += w * w;
+  }
+  if (even < data.length) {
+    const v = data[even];
     s += v;
     s2 += v * v;
   }
+  s += t;
+  s2 += t2;
   const n = data.length || 1;
   return Math.sqrt(Math.max(0, s2 / n - (s / n) ** 2));
 }
@@ -34,6 +48,16 @@ export function arrayStd(data: Float32Array): number {
 export function addRelativeNoise(data: Float32Array, ratio: number, rng: Rng): void {
   if (!(ratio > 0)) return;
   rng.addNormals(data, ratio * arrayStd(data));
+}
+
+/**
+ * addRelativeNoise on an identity kernel (`ones` entries 1, the rest 0) without the pass over it: its std is
+ * √(p − p²) with p = ones / size, the same float64 expression arrayStd evaluates, so the noise is the same.
+ */
+function addIdentityNoise(data: Float32Array, ones: number, ratio: number, rng: Rng): void {
+  if (!(ratio > 0)) return;
+  const p = ones / data.length;
+  rng.addNormals(data, ratio * Math.sqrt(Math.max(0, p - p ** 2)));
 }
 
 /** Check that a batch of images fits the network's input: [n, h, w, c] with n ≥ 1. */
@@ -70,43 +94,137 @@ function unitMoments(feats: tf.Tensor, flatten: boolean): { mean: Float32Array; 
   }
 }
 
-/**
- * Net2Deeper's statistics for a sequence of insertions from one forward pass. An exact identity layer leaves every
- * activation of the network as it was (its output is its input, up to float rounding), so the activations of the
- * network before the first insertion serve the later ones too, the new layer's output being its input's tensor. That
- * turns the paper's five Net2Deeper steps from five forward passes into one. A Net2Wider step changes the widths, so
- * it clears the cache. Only valid on the exact network (no noise): applyActions keeps it on the noise-free twin.
- */
-export class ActivationCache {
-  private byId: Map<string, tf.Tensor> | null = null;
-  private owned: tf.Tensor[] = [];
+/** Mean and variance per unit of one activation. */
+export interface Moments {
+  mean: Float32Array;
+  variance: Float32Array;
+}
 
-  constructor(
-    private readonly batch: tf.Tensor,
-    private readonly bnEpsilon: number,
+/**
+ * The parent network's activation moments on a batch, from one forward pass: per channel for every layer, and per
+ * flattened unit for the last layer before the fc block (what an fc inserted at the block's start reads). A search
+ * transforms one parent into a whole episode of children, so the control child keeps these per parent and no child
+ * needs a forward pass of its own for Net2Deeper's statistics (MomentTracker maps them onto the child).
+ */
+export class ParentMoments {
+  private constructor(
+    readonly byId: ReadonlyMap<string, Moments>,
+    /** Layer id → its flattened moments (index (h·W + w)·C + c); only the layer that feeds the fc block. */
+    readonly flatById: ReadonlyMap<string, Moments>,
+    /** Ids of the layers with a spatial (conv or pool) activation. */
+    readonly spatial: ReadonlySet<string>,
   ) {}
 
-  moments(arch: Arch, weights: Weights, index: number, flatten: boolean): { mean: Float32Array; variance: Float32Array } {
-    if (!this.byId) {
-      this.owned = inferenceActivations(arch, weights, this.batch, { bnEpsilon: this.bnEpsilon });
-      this.byId = new Map(arch.layers.map((l, i) => [l.id, this.owned[i]]));
+  static compute(arch: Arch, weights: Weights, batch: tf.Tensor, bnEpsilon: number = DEFAULT_BN_EPSILON): ParentMoments {
+    checkBatch(arch, batch);
+    const acts = inferenceActivations(arch, weights, batch, { bnEpsilon });
+    try {
+      const byId = new Map<string, Moments>();
+      const flatById = new Map<string, Moments>();
+      const spatial = new Set<string>();
+      const firstFc = arch.layers.findIndex((l) => l.type === 'fc');
+      const feedsFc = firstFc > 0 ? firstFc - 1 : arch.layers.length - 1;
+      arch.layers.forEach((l, i) => {
+        byId.set(l.id, unitMoments(acts[i], false));
+        if (acts[i].rank > 2) spatial.add(l.id);
+        if (i === feedsFc && acts[i].rank > 2) flatById.set(l.id, unitMoments(acts[i], true));
+      });
+      return new ParentMoments(byId, flatById, spatial);
+    } finally {
+      tf.dispose(acts);
     }
-    const feats = this.byId.get(arch.layers[index].id);
-    if (!feats) throw new Error(`activation cache: no activation for layer ${arch.layers[index].id}`);
-    return unitMoments(feats, flatten);
+  }
+}
+
+/**
+ * Where each layer of a network being transformed finds its activation moments among the parent's: an exact
+ * Net2Wider step gives the widened layer (and the pools after it, which act per channel) the parent's units gathered
+ * through its remapping G (Eq. 1: unit j computes what unit G(j) did) and leaves every later activation as it was; an
+ * exact identity layer's output is its input's tensor. The twin is exact up to float rounding, so the gathered moments
+ * are the ones a forward pass of the twin would give, without the pass: the paper's five Net2Deeper steps and a whole
+ * episode of children share the parent's one.
+ */
+export class MomentTracker {
+  /**
+   * Layer id → the parent layer whose activation it carries and, per unit, the parent unit it equals (null: the same
+   * units). `flat`: the activation is the parent's spatial one flattened ((h·W + w)·C + c), as an identity fc inserted
+   * on it carries it, and `units` index that flattened vector; otherwise they index channels.
+   */
+  private readonly views = new Map<string, View>();
+
+  constructor(
+    private readonly parent: ParentMoments,
+    arch: Arch,
+  ) {
+    for (const l of arch.layers) {
+      if (!parent.byId.has(l.id)) throw new Error(`moment tracker: the parent's moments have no layer ${l.id}`);
+      this.views.set(l.id, { source: l.id, flat: false, units: null });
+    }
   }
 
-  /** An identity layer `newId` went in after `afterId`: its output is that activation. */
-  inserted(afterId: string, newId: string): void {
-    const t = this.byId?.get(afterId);
-    if (t) this.byId!.set(newId, t);
+  /** Layer `index` of `arch` (the network before the step) was widened with remapping `g`. */
+  widened(arch: Arch, index: number, g: Int32Array): void {
+    for (let i = index; i < arch.layers.length && (i === index || !isWeighted(arch.layers[i])); i++) {
+      const v = this.view(arch.layers[i].id);
+      const units = v.units;
+      this.views.set(arch.layers[i].id, { ...v, units: units ? g.map((u) => units[u]) : new Int32Array(g) });
+    }
   }
 
-  clear(): void {
-    tf.dispose(this.owned);
-    this.owned = [];
-    this.byId = null;
+  /** An identity layer `newId` went in after `afterId`: its output is that activation (flattened when it is an fc). */
+  inserted(afterId: string, newId: string, fc: boolean): void {
+    const v = this.view(afterId);
+    if (!fc || v.flat || !this.parent.flatById.has(v.source)) {
+      this.views.set(newId, v);
+      return;
+    }
+    this.views.set(newId, { source: v.source, flat: true, units: v.units && this.expand(v.source, v.units) });
   }
+
+  /** The moments of layer `index`'s activation (flattened to units when `flatten`), as the exact twin has them. */
+  moments(arch: Arch, index: number, flatten: boolean): Moments {
+    const v = this.view(arch.layers[index].id);
+    const spatial = this.parent.spatial.has(v.source);
+    let units = v.units;
+    let base: Moments | undefined;
+    if (v.flat || (flatten && spatial)) {
+      base = this.parent.flatById.get(v.source);
+      if (!base) throw new Error(`moment tracker: no flattened moments for layer ${arch.layers[index].id} (only the layer that feeds the fc block has them)`);
+      if (!v.flat && units) units = this.expand(v.source, units);
+    } else {
+      base = this.parent.byId.get(v.source)!;
+    }
+    if (!units) return { mean: new Float32Array(base.mean), variance: new Float32Array(base.variance) };
+    const mean = new Float32Array(units.length);
+    const variance = new Float32Array(units.length);
+    for (let j = 0; j < units.length; j++) {
+      mean[j] = base.mean[units[j]];
+      variance[j] = base.variance[units[j]];
+    }
+    return { mean, variance };
+  }
+
+  /** A channel map of a spatial parent layer as a map of its flattened units: (p, j) ← (p, channels[j]). */
+  private expand(source: string, channels: Int32Array): Int32Array {
+    const parentChannels = this.parent.byId.get(source)!.mean.length;
+    const positions = this.parent.flatById.get(source)!.mean.length / parentChannels;
+    const width = channels.length;
+    const out = new Int32Array(positions * width);
+    for (let p = 0; p < positions; p++) for (let j = 0; j < width; j++) out[p * width + j] = p * parentChannels + channels[j];
+    return out;
+  }
+
+  private view(id: string): View {
+    const v = this.views.get(id);
+    if (!v) throw new Error(`moment tracker: layer ${id} is not tracked`);
+    return v;
+  }
+}
+
+interface View {
+  source: string;
+  flat: boolean;
+  units: Int32Array | null;
 }
 
 /** What Net2Deeper needs besides the network: real images, the model's ε, and the symmetry-breaking options. */
@@ -119,8 +237,8 @@ export interface DeeperContext {
   rng?: Rng;
   /** The noise-free twin of `weights` (see net2deeper). */
   exact?: Weights;
-  /** Activations shared across the insertions of one sequence (applyActions). */
-  cache?: ActivationCache;
+  /** The statistics mapped from the parent's forward pass (applyActions); without it, a forward pass of `exact`. */
+  moments?: MomentTracker;
 }
 
 /**
@@ -147,11 +265,11 @@ export function net2deeper(arch: Arch, weights: Weights, action: DeeperAction, s
   const width = layer.type === 'conv' ? layer.filters : layer.units;
   const exactWeights = ctx.exact ?? weights;
   const flatten = layer.type === 'fc';
-  const { mean, variance } = ctx.cache ? ctx.cache.moments(arch, exactWeights, after, flatten) : activationMoments(arch, exactWeights, after, flatten, batch, bnEpsilon);
+  const { mean, variance } = ctx.moments ? ctx.moments.moments(arch, after, flatten) : activationMoments(arch, exactWeights, after, flatten, batch, bnEpsilon);
   if (mean.length !== width) throw new Error(`net2deeper: the input of the new layer has ${mean.length} units, expected ${width}`);
   insertIdentity(weights, layer, mean, variance, bnEpsilon, noise, ctx.rng);
   if (ctx.exact) insertIdentity(ctx.exact, layer, mean, variance, bnEpsilon, 0);
-  ctx.cache?.inserted(arch.layers[after].id, layer.id);
+  ctx.moments?.inserted(arch.layers[after].id, layer.id, layer.type === 'fc');
   return child;
 }
 
@@ -163,12 +281,12 @@ function insertIdentity(weights: Weights, layer: { id: string } & ({ type: 'conv
     const centre = (k - 1) / 2;
     const data = new Float32Array(k * k * width * width);
     for (let c = 0; c < width; c++) data[((centre * k + centre) * width + c) * width + c] = 1;
-    if (rng) addRelativeNoise(data, noise, rng);
+    if (rng) addIdentityNoise(data, width, noise, rng);
     weights[kernelName(layer.id)] = { shape: [k, k, width, width], data };
   } else {
     const data = new Float32Array(width * width);
     for (let u = 0; u < width; u++) data[u * width + u] = 1;
-    if (rng) addRelativeNoise(data, noise, rng);
+    if (rng) addIdentityNoise(data, width, noise, rng);
     weights[kernelName(layer.id)] = { shape: [width, width], data };
   }
   const gamma = new Float32Array(width);

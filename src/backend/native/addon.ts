@@ -36,6 +36,8 @@ export interface NativeAddon {
     weightDecay: number,
     decayMask: Int32Array,
   ): void;
+  /** Net2Wider's remap (remapMiddleAxis): src [outer, mid, inner] → out [outer, map.length, inner], × scale[j] when given. */
+  remapMiddle(src: Float32Array, out: Float32Array, outer: number, mid: number, inner: number, map: Int32Array, scale: Float32Array | null): void;
   setThreads(n: number): void;
   info(): NativeInfo;
   clearCache(): void;
