@@ -214,7 +214,7 @@ async function main(): Promise<void> {
     failedWorkflowTasks: history.failedWorkflowTasks,
     activities: history.activities,
     loadAverage: os.loadavg().map((l) => +l.toFixed(2)),
-    note: 'per candidate: wall time of the whole search (prepare with dataset statistics, sampling, transforms (Net2Net with BN statistics mapped from the parent’s moments on 16 probe images, the preservation check of the noise-free twin on 2, the save), Temporal round trips, policy updates, results) / candidates; training is a no-op (hard links)',
+    note: 'per candidate: wall time of the whole search (prepare with dataset statistics, sampling, transforms (Net2Net with BN statistics mapped from the parent’s moments on 16 probe images, the preservation check of the noise-free twin on 1, the save), Temporal round trips, policy updates, results) / candidates; training is a no-op (hard links)',
   };
   if (opts.json) console.log(JSON.stringify(out));
   else {

@@ -57,11 +57,12 @@ import { FunctionNotPreservedError, StoreFileError } from './errors';
 export const PROBE_IMAGES = 256;
 export const PROBE_BATCH = 16;
 /**
- * Images of the preservation check (of the noise-free twin): a wrong remapping or BatchNorm shows on any image, so the
- * check runs on the probe's first two; its forward pass through the grown child (5×5 convs inserted at full resolution)
- * is now the one pass a transform makes, so every image costs.
+ * Images of the preservation check (of the noise-free twin): a wrong remapping, split or BatchNorm changes the logits of
+ * practically every input (the check compares to 1e-4 against activations of order 1), so one real image from the
+ * probe catches it; the forward pass through the grown child (5×5 convs inserted at full resolution) is the costliest
+ * part of a transform, so every image counts.
  */
-export const CHECK_BATCH = 2;
+export const CHECK_BATCH = 1;
 
 export const ProbeMetaSchema = z
   .object({

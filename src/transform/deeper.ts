@@ -50,16 +50,6 @@ export function addRelativeNoise(data: Float32Array, ratio: number, rng: Rng): v
   rng.addNormals(data, ratio * arrayStd(data));
 }
 
-/**
- * addRelativeNoise on an identity kernel (`ones` entries 1, the rest 0) without the pass over it: its std is
- * √(p − p²) with p = ones / size, the same float64 expression arrayStd evaluates, so the noise is the same.
- */
-function addIdentityNoise(data: Float32Array, ones: number, ratio: number, rng: Rng): void {
-  if (!(ratio > 0)) return;
-  const p = ones / data.length;
-  rng.addNormals(data, ratio * Math.sqrt(Math.max(0, p - p ** 2)));
-}
-
 /** Check that a batch of images fits the network's input: [n, h, w, c] with n ≥ 1. */
 export function checkBatch(arch: Arch, batch: tf.Tensor): void {
   const [h, w, c] = arch.input;
@@ -227,17 +217,12 @@ interface View {
   units: Int32Array | null;
 }
 
-/** What Net2Deeper needs besides the network: real images, the model's ε, and the symmetry-breaking options. */
+/** What Net2Deeper needs besides the network: real images and the model's ε (and, in applyActions, the statistics). */
 export interface DeeperContext {
   /** Real images [n, h, w, c] for the new BatchNorm's statistics. */
   batch?: tf.Tensor;
   bnEpsilon?: number;
-  opts?: DeeperOptions;
-  /** Draws the noise (required when opts.noise > 0). */
-  rng?: Rng;
-  /** The noise-free twin of `weights` (see net2deeper). */
-  exact?: Weights;
-  /** The statistics mapped from the parent's forward pass (applyActions); without it, a forward pass of `exact`. */
+  /** The statistics mapped from the parent's forward pass (applyActions); without it, a forward pass of `weights`. */
   moments?: MomentTracker;
 }
 
@@ -247,15 +232,11 @@ export interface DeeperContext {
  * statistics of its input on `batch`: moving mean/var = batch mean/var, beta = mean, gamma = √(var + ε), so
  * BN(x) = (x − mean)·gamma/√(var + ε) + beta = x, and the ReLU after it passes the non-negative x it receives (the
  * output of a ReLU, or of a pool over ReLU outputs). Training-mode BN on similar batches is then close to identity too.
- * With `opts.noise` > 0 the identity kernel gets the authors' relative noise (drawn from `rng`, required then).
- * `exact`, when given, is the noise-free twin of `weights` (same network up to noise): it gets the same layer without
- * the noise, and the statistics come from it, so both share one forward pass and the twin preserves the function
- * exactly. Returns the new arch; `weights` (and `exact`; owned by the caller) are updated in place.
+ * The authors' noise on the identity kernel is added by applyActions. Returns the new arch; `weights` (owned by the
+ * caller) is updated in place.
  */
 export function net2deeper(arch: Arch, weights: Weights, action: DeeperAction, space: SearchSpace, ctx: DeeperContext): Arch {
-  const noise = ctx.opts?.noise ?? 0;
   const bnEpsilon = ctx.bnEpsilon ?? DEFAULT_BN_EPSILON;
-  if (noise > 0 && !ctx.rng) throw new Error('net2deeper: noise > 0 needs an rng');
   const { after, layer } = resolveDeeper(arch, action, space);
   const child = applyActionToArch(arch, action, space);
   const batch = ctx.batch;
@@ -263,30 +244,26 @@ export function net2deeper(arch: Arch, weights: Weights, action: DeeperAction, s
   checkBatch(arch, batch);
   if (layer.type === 'pool') throw new Error('net2deeper: resolveDeeper returned a pool layer');
   const width = layer.type === 'conv' ? layer.filters : layer.units;
-  const exactWeights = ctx.exact ?? weights;
   const flatten = layer.type === 'fc';
-  const { mean, variance } = ctx.moments ? ctx.moments.moments(arch, after, flatten) : activationMoments(arch, exactWeights, after, flatten, batch, bnEpsilon);
+  const { mean, variance } = ctx.moments ? ctx.moments.moments(arch, after, flatten) : activationMoments(arch, weights, after, flatten, batch, bnEpsilon);
   if (mean.length !== width) throw new Error(`net2deeper: the input of the new layer has ${mean.length} units, expected ${width}`);
-  insertIdentity(weights, layer, mean, variance, bnEpsilon, noise, ctx.rng);
-  if (ctx.exact) insertIdentity(ctx.exact, layer, mean, variance, bnEpsilon, 0);
+  insertIdentity(weights, layer, mean, variance, bnEpsilon);
   ctx.moments?.inserted(arch.layers[after].id, layer.id, layer.type === 'fc');
   return child;
 }
 
-/** The identity layer's kernel (plus relative noise) and the BatchNorm that passes statistics (mean, variance) through. */
-function insertIdentity(weights: Weights, layer: { id: string } & ({ type: 'conv'; kernel: number; filters: number } | { type: 'fc'; units: number }), mean: Float32Array, variance: Float32Array, bnEpsilon: number, noise: number, rng?: Rng): void {
+/** The identity layer's kernel and the BatchNorm that passes statistics (mean, variance) through. */
+function insertIdentity(weights: Weights, layer: { id: string } & ({ type: 'conv'; kernel: number; filters: number } | { type: 'fc'; units: number }), mean: Float32Array, variance: Float32Array, bnEpsilon: number): void {
   const width = layer.type === 'conv' ? layer.filters : layer.units;
   if (layer.type === 'conv') {
     const k = layer.kernel;
     const centre = (k - 1) / 2;
     const data = new Float32Array(k * k * width * width);
     for (let c = 0; c < width; c++) data[((centre * k + centre) * width + c) * width + c] = 1;
-    if (rng) addIdentityNoise(data, width, noise, rng);
     weights[kernelName(layer.id)] = { shape: [k, k, width, width], data };
   } else {
     const data = new Float32Array(width * width);
     for (let u = 0; u < width; u++) data[u * width + u] = 1;
-    if (rng) addIdentityNoise(data, width, noise, rng);
     weights[kernelName(layer.id)] = { shape: [width, width], data };
   }
   const gamma = new Float32Array(width);

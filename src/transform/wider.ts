@@ -3,7 +3,6 @@ import { type Arch, type SearchSpace, type WiderAction, applyActionToArch, isWei
 import { BN_PARAMS, CLASSIFIER_KERNEL, type Weights, bnName, kernelName } from '../nn/weights';
 import type { Rng } from '../util/rng';
 import { type NativeAddon, loadAddon } from '../backend/native/addon';
-import { arrayStd } from './deeper';
 
 /**
  * Net2Wider options.
@@ -16,8 +15,9 @@ import { arrayStd } from './deeper';
  * - `split: 'random'` divides a replica group's outgoing weights by random positive fractions summing to 1 instead of
  *   1/|group|. Replicas carry identical values, so Σ p_z·w·x = w·x: still function-preserving (up to float rounding of
  *   the fractions), and the replicas' gradients now differ (they scale with p_z).
- * - `noise` adds Gaussian noise to the new replicas' incoming weights (std = noise × the kernel's std), as the authors'
- *   code does (ratio 1e-2). This changes the function slightly, so the exact mode is split 'random' with noise 0.
+ * - `noise` adds Gaussian noise to the replicas' incoming weights (std = noise × the kernel's std; applyActions adds it
+ *   after the steps), as the authors' code does (ratio 1e-2). This changes the function slightly, so the exact mode
+ *   is split 'random' with noise 0.
  */
 export const WiderOptionsSchema = z
   .object({
@@ -135,72 +135,43 @@ export function nextKernelName(arch: Arch, index: number): string {
  * The consumer's kernel is viewed as [outer, width, inner] with the widened axis in the middle: [kh·kw, C, cout] for a
  * conv, [H·W, C, units] for an fc on a flattened conv output (index (h·W + w)·C + c: replication is per channel), and
  * [1, units, next] for an fc on an fc. Pools in between act per channel, so they commute with the replication.
- * `exact`, when given, is a second weight set (the same network) that gets the same remapping and split without the
- * noise: the function-preserving twin of the noisy result.
  */
-function widenLayer(arch: Arch, weights: Weights, index: number, newWidth: number, rng: Rng, opts: WiderOptions, noiseRng: Rng, exact?: Weights, onRemap?: (index: number, g: Int32Array) => void): void {
+function widenLayer(arch: Arch, weights: Weights, index: number, newWidth: number, rng: Rng, split: 'equal' | 'random', onRemap?: (index: number, g: Int32Array) => void): void {
   const layer = arch.layers[index];
   if (!isWeighted(layer)) throw new Error(`layer ${layer.id} has no width`);
   const oldWidth = weights[bnName(layer.id, 'gamma')].shape[0];
   const g = randomRemapping(oldWidth, newWidth, rng);
-  const factors = splitFactors(g, oldWidth, opts.split ?? 'equal', rng);
+  const factors = splitFactors(g, oldWidth, split, rng);
   onRemap?.(index, g);
-  // The twin first: arrays both sets still share (every one not yet noised) are remapped once and shared again.
-  const memo = new Map<Float32Array, Float32Array>();
-  if (exact) remapLayer(arch, exact, index, layer.id, oldWidth, g, factors, 0, noiseRng, memo);
-  remapLayer(arch, weights, index, layer.id, oldWidth, g, factors, opts.noise ?? 0, noiseRng, memo);
-}
-
-/**
- * Eq. 1–3 with the remapping `g` and split `factors` on one weight set; `noise` > 0 perturbs the new replicas' incoming
- * weights (on a copy). `memo` maps a source array to its remapped array within one widening: weight arrays are never
- * modified in place once made, so two weight sets holding the same array may hold the same remapped one.
- */
-function remapLayer(arch: Arch, weights: Weights, index: number, id: string, oldWidth: number, g: Int32Array, factors: Float32Array, noise: number, noiseRng: Rng, memo: Map<Float32Array, Float32Array>): void {
-  const remap = (src: Float32Array, outer: number, inner: number, scale?: Float32Array): Float32Array => {
-    let out = memo.get(src);
-    if (!out) memo.set(src, (out = remapMiddleAxis(src, outer, oldWidth, inner, g, scale)));
-    return out;
-  };
-  const newWidth = g.length;
-  const kName = kernelName(id);
+  const kName = kernelName(layer.id);
   const k = weights[kName];
-  const kOuter = k.data.length / oldWidth;
-  let data = remap(k.data, kOuter, 1);
-  if (noise > 0) {
-    data = new Float32Array(data);
-    const sigma = noise * arrayStd(k.data);
-    // Noise in place on each row's replica entries, [oldWidth, newWidth).
-    for (let o = 0; o < kOuter; o++) noiseRng.addNormals(data.subarray(o * newWidth + oldWidth, (o + 1) * newWidth), sigma);
-  }
-  weights[kName] = { shape: [...k.shape.slice(0, -1), newWidth], data };
+  weights[kName] = { shape: [...k.shape.slice(0, -1), newWidth], data: remapMiddleAxis(k.data, k.data.length / oldWidth, oldWidth, 1, g) };
   for (const p of BN_PARAMS) {
-    const name = bnName(id, p);
-    weights[name] = { shape: [newWidth], data: remap(weights[name].data, 1, 1) };
+    const name = bnName(layer.id, p);
+    weights[name] = { shape: [newWidth], data: remapMiddleAxis(weights[name].data, 1, oldWidth, 1, g) };
   }
-
   const nName = nextKernelName(arch, index);
   const next = weights[nName];
   const inner = next.shape[next.shape.length - 1];
   const outer = next.data.length / (oldWidth * inner);
-  if (!Number.isInteger(outer)) throw new Error(`${nName} of shape [${next.shape.join(', ')}] does not consume ${oldWidth} units of ${id}`);
+  if (!Number.isInteger(outer)) throw new Error(`${nName} of shape [${next.shape.join(', ')}] does not consume ${oldWidth} units of ${layer.id}`);
   const shape = next.shape.length === 4 ? [next.shape[0], next.shape[1], newWidth, inner] : [outer * newWidth, inner];
-  weights[nName] = { shape, data: remap(next.data, outer, inner, factors) };
+  weights[nName] = { shape, data: remapMiddleAxis(next.data, outer, oldWidth, inner, g, factors) };
 }
 
 /**
  * Net2Wider (Eq. 1–3): every listed layer grows to the next width of the space. Returns the new arch; `weights`
- * (owned by the caller) is updated in place. Layers are widened in network order, each step preserving the function,
- * so consecutive widened layers compose correctly. Noise is drawn from `noiseRng` (default `rng`); `exact`, when given,
- * is the noise-free twin weight set, transformed with the same remappings and splits. `onRemap` hears each layer's
- * remapping G (layer index in `arch`), in network order.
+ * (owned by the caller) is updated in place (arrays are replaced, never modified). Layers are widened in network
+ * order, each step preserving the function, so consecutive widened layers compose correctly. `split` as in
+ * WiderOptions; the symmetry-breaking noise is applyActions' business (added once the exact child is checked).
+ * `onRemap` hears each layer's remapping G (layer index in `arch`), in network order.
  */
-export function net2wider(arch: Arch, weights: Weights, action: WiderAction, space: SearchSpace, rng: Rng, opts: WiderOptions = {}, noiseRng: Rng = rng, exact?: Weights, onRemap?: (index: number, g: Int32Array) => void): Arch {
+export function net2wider(arch: Arch, weights: Weights, action: WiderAction, space: SearchSpace, rng: Rng, split: 'equal' | 'random' = 'equal', onRemap?: (index: number, g: Int32Array) => void): Arch {
   const child = applyActionToArch(arch, action, space);
   const want = new Set(action.layers);
   arch.layers.forEach((l, i) => {
     const c = child.layers[i];
-    if (want.has(l.id) && isWeighted(l) && isWeighted(c)) widenLayer(arch, weights, i, widthOf(c), rng, opts, noiseRng, exact, onRemap);
+    if (want.has(l.id) && isWeighted(l) && isWeighted(c)) widenLayer(arch, weights, i, widthOf(c), rng, split, onRemap);
   });
   return child;
 }
