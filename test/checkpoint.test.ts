@@ -127,3 +127,33 @@ test('saving weights that do not fit the arch writes nothing', async () => {
   await assert.rejects(saveNetwork(dir, arch, weights), /weight "L0\/bn\/gamma": missing/);
   assert.equal(fs.existsSync(dir), false);
 });
+
+test('beforePublish runs on the written files before the checkpoint appears: its meta joins, its error leaves nothing', async () => {
+  const { arch, weights } = net(TABLE1_START, [28, 28, 1], 5);
+  const dir = path.join(root, 'checked');
+  let sawWeights = false;
+  assert.equal(
+    await saveNetwork(dir, arch, weights, { parent: 'p' }, {
+      beforePublish: () => {
+        // The weights are written (in the temporary directory) and the checkpoint is not yet visible.
+        sawWeights = fs.readdirSync(root).some((n) => n.startsWith('checked.tmp-') && fs.existsSync(path.join(root, n, 'weights.bin')));
+        assert.equal(fs.existsSync(dir), false);
+        return { maxAbsDiff: 1e-6 };
+      },
+    }),
+    true,
+  );
+  assert.ok(sawWeights);
+  assert.deepEqual(loadNetwork(dir).meta, { parent: 'p', maxAbsDiff: 1e-6 });
+  const refused = path.join(root, 'refused');
+  await assert.rejects(
+    saveNetwork(refused, arch, weights, {}, {
+      beforePublish: () => {
+        throw new Error('check failed');
+      },
+    }),
+    /check failed/,
+  );
+  assert.equal(fs.existsSync(refused), false);
+  assert.deepEqual(fs.readdirSync(root).filter((n) => n.includes('.tmp-')), [], 'no temporary directory left behind');
+});

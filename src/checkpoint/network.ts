@@ -26,6 +26,11 @@ export interface LoadedNetwork {
 export interface SaveOptions {
   /** Recorded in the topology (dropout, BatchNorm ε/momentum) and returned by loadNetwork. */
   model?: ModelOptions;
+  /**
+   * Runs once the weights are written, while they are flushed to disk (publishDirAtomic's `finish`): its result joins
+   * `meta`; throwing abandons the save. The transform's preservation check runs here.
+   */
+  beforePublish?: () => NetworkMeta | Promise<NetworkMeta>;
 }
 
 /** A checkpoint file is missing, unreadable or inconsistent; `file` is its path. */
@@ -102,12 +107,23 @@ export async function saveNetwork(dir: string, arch: Arch, weights: Weights, met
     weightsManifest: [{ paths: [CHECKPOINT_FILES.weights], weights: specs }],
     userDefinedMetadata: { eas: { modelOptions } },
   };
-  return publishDirAtomic(dir, (tmp) => {
-    writeChunks(path.join(tmp, CHECKPOINT_FILES.weights), chunks);
-    fs.writeFileSync(path.join(tmp, CHECKPOINT_FILES.model), JSON.stringify(modelJson));
-    fs.writeFileSync(path.join(tmp, CHECKPOINT_FILES.arch), JSON.stringify(arch, null, 2) + '\n');
-    fs.writeFileSync(path.join(tmp, CHECKPOINT_FILES.meta), metaText + '\n');
-  });
+  const writeMeta = (tmp: string, text: string) => fs.writeFileSync(path.join(tmp, CHECKPOINT_FILES.meta), text + '\n');
+  const before = opts.beforePublish;
+  return publishDirAtomic(
+    dir,
+    (tmp) => {
+      writeChunks(path.join(tmp, CHECKPOINT_FILES.weights), chunks);
+      fs.writeFileSync(path.join(tmp, CHECKPOINT_FILES.model), JSON.stringify(modelJson));
+      fs.writeFileSync(path.join(tmp, CHECKPOINT_FILES.arch), JSON.stringify(arch, null, 2) + '\n');
+      if (!before) writeMeta(tmp, metaText);
+    },
+    before &&
+      (async (tmp) => {
+        const extra = await before();
+        if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) throw new Error('saveNetwork: beforePublish must return a JSON object');
+        writeMeta(tmp, JSON.stringify({ ...meta, ...extra }, null, 2));
+      }),
+  );
 }
 
 /** Write the weights' byte views one after another without first concatenating them (tens of MB for grown networks). */

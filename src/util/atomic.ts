@@ -42,22 +42,24 @@ export function writeJsonAtomic(target: string, value: unknown): void {
  * Publish a directory atomically: `fill` writes into a fresh temporary directory which is then renamed to
  * `target`. If `target` already exists (a finished artifact from an earlier attempt) it is kept and the new
  * content discarded, so a retry never overwrites a finished artifact. Returns true when this call published.
+ *
+ * `finish`, when given, runs after `fill` while the files `fill` wrote are flushed to disk (the fsyncs run on libuv's
+ * thread pool, so CPU work in `finish` overlaps the disk's): it may write more files (flushed after it) or throw to
+ * abandon the directory. Transforms check their child there, so the check costs no wall time beyond the flush.
  */
-export async function publishDirAtomic(target: string, fill: (tmpDir: string) => Promise<void> | void): Promise<boolean> {
+export async function publishDirAtomic(target: string, fill: (tmpDir: string) => Promise<void> | void, finish?: (tmpDir: string) => Promise<void> | void): Promise<boolean> {
   if (fs.existsSync(target)) return false;
   fs.mkdirSync(path.dirname(target), { recursive: true });
   const tmp = tmpName(target);
   fs.mkdirSync(tmp, { recursive: true });
   try {
     await fill(tmp);
-    for (const name of fs.readdirSync(tmp)) {
-      const fd = fs.openSync(path.join(tmp, name), 'r');
-      try {
-        fs.fsyncSync(fd);
-      } finally {
-        fs.closeSync(fd);
-      }
-    }
+    const filled = fs.readdirSync(tmp);
+    await flushWhile(
+      filled.map((name) => path.join(tmp, name)),
+      () => finish?.(tmp),
+    );
+    for (const name of fs.readdirSync(tmp)) if (!filled.includes(name)) fsyncFile(path.join(tmp, name));
     if (fs.existsSync(target)) {
       fs.rmSync(tmp, { recursive: true, force: true });
       return false;
@@ -68,5 +70,35 @@ export async function publishDirAtomic(target: string, fill: (tmpDir: string) =>
   } catch (err) {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw err;
+  }
+}
+
+function fsyncFile(file: string): void {
+  const fd = fs.openSync(file, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * fsync `files` on the thread pool while `work` runs; resolves when both are done, rejects with the first error (after
+ * every fsync has returned and every descriptor is closed). The requests go out before `work` starts (callback fsync on
+ * descriptors opened synchronously), so synchronous work does not hold them back.
+ */
+async function flushWhile(files: string[], work: () => Promise<void> | void): Promise<void> {
+  const fds: number[] = [];
+  let synced: Promise<unknown> = Promise.resolve();
+  try {
+    for (const file of files) fds.push(fs.openSync(file, 'r'));
+    synced = Promise.all(fds.map((fd) => new Promise<void>((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())))));
+    // Both settle before anything is closed; work's error first, then the flush's.
+    const [done, flushed] = await Promise.allSettled([Promise.resolve().then(work), synced]);
+    if (done.status === 'rejected') throw done.reason;
+    if (flushed.status === 'rejected') throw flushed.reason;
+  } finally {
+    await synced.catch(() => undefined);
+    for (const fd of fds) fs.closeSync(fd);
   }
 }
