@@ -16,6 +16,7 @@ import { Worker } from '@temporalio/worker';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { findTemporalCli } from '../src/temporal/cli-path';
+import { DEV_SERVER_ARGS } from '../src/dev/server';
 import { createControlWorker } from '../src/workers/control';
 import { startOrAttachSearch } from '../src/search/client';
 import { SEARCH_ATTRIBUTES } from '../src/workflows/definitions';
@@ -83,6 +84,8 @@ interface ActivityTimes {
   /** Started → Completed/Failed, summed and at most. */
   totalMs: number;
   maxMs: number;
+  /** Scheduled → Started (waiting for a free slot or a poll), summed. */
+  waitMs: number;
 }
 
 async function workflowTaskStats(
@@ -103,11 +106,13 @@ async function workflowTaskStats(
     let prev: string | undefined;
     const scheduled = new Map<string, string>();
     const activityStarted = new Map<string, number>();
+    const activityScheduled = new Map<string, number>();
     for (const e of history.events ?? []) {
       const t = ms(e.eventTime);
       switch (e.eventType) {
         case EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
           scheduled.set(String(e.eventId), e.activityTaskScheduledEventAttributes?.activityType?.name ?? '?');
+          activityScheduled.set(String(e.eventId), t);
           break;
         case EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
           activityStarted.set(String(e.activityTaskStartedEventAttributes?.scheduledEventId), t);
@@ -118,8 +123,9 @@ async function workflowTaskStats(
           const id = String(a?.scheduledEventId);
           const name = scheduled.get(id) ?? '?';
           const d = t - (activityStarted.get(id) ?? t);
-          const rec = (activities[name] ??= { count: 0, totalMs: 0, maxMs: 0 });
+          const rec = (activities[name] ??= { count: 0, totalMs: 0, maxMs: 0, waitMs: 0 });
           rec.count++;
+          rec.waitMs += Math.round((activityStarted.get(id) ?? t) - (activityScheduled.get(id) ?? t));
           rec.totalMs += Math.round(d);
           rec.maxMs = Math.max(rec.maxMs, Math.round(d));
           break;
@@ -163,7 +169,7 @@ async function referenceEpochSeconds(dir: string): Promise<{ seconds: number; ba
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'eas-bench-overhead-'));
-  const env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: findTemporalCli() }, searchAttributes: SEARCH_ATTRIBUTES } });
+  const env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: findTemporalCli() }, searchAttributes: SEARCH_ATTRIBUTES, extraArgs: [...DEV_SERVER_ARGS] } });
   const name = `overhead-${Date.now()}`;
   const stages = [
     { networks: opts.networks, networksPerEpisode: opts.perEpisode, widerSteps: 4, deeperSteps: 5, epochs: 1, bestEpochs: 1 },

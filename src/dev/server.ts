@@ -43,6 +43,15 @@ function listening(port: number, host = '127.0.0.1'): Promise<boolean> {
 const SA_TYPE: Record<string, string> = { KEYWORD: 'Keyword', INT: 'Int', DOUBLE: 'Double' };
 
 /**
+ * Dev-server settings for eas's traffic: one partition per task queue. With the default four, an activity task
+ * scheduled while no poller waits is written to one partition's backlog and can sit there about a second before a
+ * poller on another partition gets it (measured: the 7th of an episode's 8 transforms started 2 s after it was
+ * scheduled, 1.1 s after a control slot freed). A search's queues carry a few tasks per second, far below what one
+ * partition serves. A production cluster sets these in its own dynamic config (README, multi-host).
+ */
+export const DEV_SERVER_ARGS: readonly string[] = ['--dynamic-config-value', 'matching.numTaskqueueReadPartitions=1', '--dynamic-config-value', 'matching.numTaskqueueWritePartitions=1'];
+
+/**
  * The embedded default: reuse a Temporal server already listening on the port, or start `temporal server start-dev` from
  * the Temporal CLI with its state in `dbFile` and the Web UI on. The server outlives nothing: stop() ends its process group, and so
  * do an abort during start-up and the exit of eas.
@@ -59,6 +68,7 @@ export async function startOrReuseDevServer(opts: DevServerOptions): Promise<Dev
   fs.mkdirSync(path.dirname(opts.dbFile), { recursive: true });
   const args = ['server', 'start-dev', '--db-filename', opts.dbFile, '--port', String(opts.port), '--ui-port', String(opts.uiPort), '--log-level', 'warn'];
   for (const k of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${k.name}=${SA_TYPE[k.type]}`);
+  args.push(...DEV_SERVER_ARGS);
   const logFile = path.join(path.dirname(opts.dbFile), 'server.log');
   const out = fs.openSync(logFile, 'a');
   // Its own process group, so that Ctrl-C in the terminal reaches eas first and eas stops the server in order.

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Runtime, DefaultLogger } from '@temporalio/worker';
 import { findTemporalCli } from '../../src/temporal/cli-path';
+import { DEV_SERVER_ARGS } from '../../src/dev/server';
 
 let runtimeInstalled = false;
 
@@ -35,6 +36,8 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<TestW
       port: opts.port,
       searchAttributes: opts.searchAttributes,
       log: { format: 'pretty', level: 'warn' },
+      // As `eas dev` runs it.
+      extraArgs: [...DEV_SERVER_ARGS],
     },
   });
 }
