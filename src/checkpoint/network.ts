@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { type Arch, ArchSchema, validateArch } from '../arch';
-import { type ModelOptions, ModelOptionsSchema, buildModel, layerNames, weightLocations } from '../nn/model';
+import { type ModelOptions, ModelOptionsSchema, buildTopologyModel, layerNames, weightLocations } from '../nn/model';
 import { type Weights, WeightsError, expectedWeightShapes, validateWeights } from '../nn/weights';
 import { publishDirAtomic } from '../util/atomic';
 
@@ -75,7 +75,8 @@ export async function saveNetwork(dir: string, arch: Arch, weights: Weights, met
   if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) throw new Error('saveNetwork: meta must be a JSON object');
   const metaText = JSON.stringify(meta, null, 2);
 
-  const model = buildModel(arch, weights, modelOptions);
+  // Only the topology and the variable names come from the model; the weights are written from `weights` directly.
+  const model = buildTopologyModel(arch, modelOptions);
   let topology: unknown;
   const specs: { name: string; shape: number[]; dtype: 'float32' }[] = [];
   const chunks: Uint8Array[] = [];

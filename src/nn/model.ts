@@ -125,6 +125,16 @@ export function setModelWeights(model: tf.LayersModel, arch: Arch, weights: Weig
 }
 
 /**
+ * The Layers model of `arch` with its zero-initialised variables: topology and variable names, for saving a checkpoint
+ * without uploading the weights (tens of MB for grown networks) into a model that is only serialised.
+ */
+export function buildTopologyModel(arch: Arch, opts: ModelOptions = {}): tf.LayersModel {
+  ModelOptionsSchema.parse(opts);
+  const g = buildGraph(arch, opts);
+  return tf.model({ inputs: g.input, outputs: g.logits, name: 'eas' });
+}
+
+/**
  * A trainable tfjs model for `arch` holding `weights`. It outputs LOGITS (linear classifier): apply softmax in the loss
  * (tf.losses.softmaxCrossEntropy) and compare logits when verifying transformations.
  * Layer names derive from layer ids (see `layerNames`), so they are stable across transformations.
