@@ -27,6 +27,9 @@ export async function createControlWorker(opts: ControlWorkerOptions): Promise<W
   // beside a trainer's on the same cores slow both many times over (EAS_CONTROL_THREADS overrides).
   const env = { ...process.env, EAS_THREADS: process.env.EAS_CONTROL_THREADS ?? '1' };
   const pool = new ChildPool({ script: path.join(__dirname, '../activities/control-child.ts'), size: concurrency, maxTasksPerChild: 500, env });
+  // The children load tfjs and compile their modules (a second or two) while Worker.create bundles the workflows, so a
+  // search's first tasks do not wait for them.
+  pool.start();
   let worker: Worker;
   try {
     worker = await Worker.create({
@@ -42,7 +45,6 @@ export async function createControlWorker(opts: ControlWorkerOptions): Promise<W
     await pool.close();
     throw err;
   }
-  pool.start();
   // runUntil and run both go through run(): the pool's children end with the worker.
   const run = worker.run.bind(worker);
   worker.run = () => run().finally(() => pool.close());
