@@ -130,9 +130,9 @@ export class ParentMoments {
  * Where each layer of a network being transformed finds its activation moments among the parent's: an exact
  * Net2Wider step gives the widened layer (and the pools after it, which act per channel) the parent's units gathered
  * through its remapping G (Eq. 1: unit j computes what unit G(j) did) and leaves every later activation as it was; an
- * exact identity layer's output is its input's tensor. The twin is exact up to float rounding, so the gathered moments
- * are the ones a forward pass of the twin would give, without the pass: the paper's five Net2Deeper steps and a whole
- * episode of children share the parent's one.
+ * exact identity layer's output is its input's tensor. The steps build an exact child (up to float rounding), so the
+ * gathered moments are the ones a forward pass of it would give, without the pass: the paper's five Net2Deeper steps
+ * and a whole episode of children share the parent's one.
  */
 export class MomentTracker {
   /**
@@ -171,7 +171,7 @@ export class MomentTracker {
     this.views.set(newId, { source: v.source, flat: true, units: v.units && this.expand(v.source, v.units) });
   }
 
-  /** The moments of layer `index`'s activation (flattened to units when `flatten`), as the exact twin has them. */
+  /** The moments of layer `index`'s activation (flattened to units when `flatten`), as the exact child has them. */
   moments(arch: Arch, index: number, flatten: boolean): Moments {
     const v = this.view(arch.layers[index].id);
     const spatial = this.parent.spatial.has(v.source);

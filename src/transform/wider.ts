@@ -163,7 +163,7 @@ function widenLayer(arch: Arch, weights: Weights, index: number, newWidth: numbe
  * Net2Wider (Eq. 1–3): every listed layer grows to the next width of the space. Returns the new arch; `weights`
  * (owned by the caller) is updated in place (arrays are replaced, never modified). Layers are widened in network
  * order, each step preserving the function, so consecutive widened layers compose correctly. `split` as in
- * WiderOptions; the symmetry-breaking noise is applyActions' business (added once the exact child is checked).
+ * WiderOptions; the symmetry-breaking noise is applyActions' business (added to copies once the exact child is built).
  * `onRemap` hears each layer's remapping G (layer index in `arch`), in network order.
  */
 export function net2wider(arch: Arch, weights: Weights, action: WiderAction, space: SearchSpace, rng: Rng, split: 'equal' | 'random' = 'equal', onRemap?: (index: number, g: Int32Array) => void): Arch {
