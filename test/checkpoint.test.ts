@@ -157,3 +157,42 @@ test('beforePublish runs on the written files before the checkpoint appears: its
   assert.equal(fs.existsSync(refused), false);
   assert.deepEqual(fs.readdirSync(root).filter((n) => n.includes('.tmp-')), [], 'no temporary directory left behind');
 });
+
+test('a directory left half-written by a SIGKILLed writer is removed by the next publish of the same target', async () => {
+  const { publishDirAtomic } = await import('../src/util/atomic');
+  const target = path.join(root, 'killed', 'init');
+  // A real writer, killed while it fills its temporary directory.
+  const script = `
+    const { publishDirAtomic } = require(${JSON.stringify(path.resolve('src/util/atomic.ts'))});
+    const fs = require('node:fs');
+    const path = require('node:path');
+    void publishDirAtomic(${JSON.stringify(target)}, async (tmp) => {
+      fs.writeFileSync(path.join(tmp, 'weights.bin'), new Uint8Array(1024));
+      process.stdout.write('filling\\n');
+      await new Promise(() => setInterval(() => undefined, 1000));
+    });`;
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['--import', 'tsx', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the writer did not start filling within 60 s')), 60_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      if (d.toString().includes('filling')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`the writer exited (${code}) before filling`)));
+  });
+  child.kill('SIGKILL');
+  await new Promise((resolve) => child.once('exit', resolve));
+  const siblings = () => fs.readdirSync(path.dirname(target)).sort();
+  const left = siblings();
+  assert.equal(left.length, 1);
+  assert.match(left[0], /^init\.tmp-\d+-[0-9a-f]{8}$/, 'the killed writer left its temporary directory');
+  // Names that only look alike belong to other targets and stay.
+  fs.mkdirSync(path.join(root, 'killed', 'init2.tmp-1-abcdef01'));
+  fs.mkdirSync(path.join(root, 'killed', 'init.tmp-keep'));
+  assert.equal(await publishDirAtomic(target, (tmp) => fs.writeFileSync(path.join(tmp, 'weights.bin'), new Uint8Array(8))), true);
+  assert.deepEqual(siblings(), ['init', 'init.tmp-keep', 'init2.tmp-1-abcdef01']);
+  assert.deepEqual(fs.readdirSync(target), ['weights.bin']);
+});

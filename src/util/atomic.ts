@@ -6,6 +6,34 @@ function tmpName(target: string): string {
   return `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
+const TMP_SUFFIX = /^\.tmp-(\d+)-[0-9a-f]{8}$/;
+
+/**
+ * Remove the temporaries an earlier writer of `target` left when it was killed mid-write (`<target>.tmp-<pid>-<hex>`
+ * from another process; this process's own are in flight or already cleaned by its catch). The writer of a target is
+ * one activity attempt at a time, and the attempt now writing owns its leftovers: without this, a worker SIGKILLed
+ * while saving a candidate leaves a half-written directory in the run store for ever. Returns the names removed.
+ */
+export function removeStaleTemporariesOf(target: string): string[] {
+  const dir = path.dirname(target);
+  const base = path.basename(target);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!name.startsWith(base)) continue;
+    const m = TMP_SUFFIX.exec(name.slice(base.length));
+    if (!m || Number(m[1]) === process.pid) continue;
+    fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
 function fsyncDir(dir: string): void {
   try {
     const fd = fs.openSync(dir, 'r');
@@ -22,6 +50,7 @@ function fsyncDir(dir: string): void {
 /** Write a file so that readers see either the old content or the whole new content, never a part. */
 export function writeFileAtomic(target: string, data: string | Uint8Array): void {
   fs.mkdirSync(path.dirname(target), { recursive: true });
+  removeStaleTemporariesOf(target);
   const tmp = tmpName(target);
   const fd = fs.openSync(tmp, 'w');
   try {
@@ -48,8 +77,12 @@ export function writeJsonAtomic(target: string, value: unknown): void {
  * abandon the directory. Transforms check their child there, so the check costs no wall time beyond the flush.
  */
 export async function publishDirAtomic(target: string, fill: (tmpDir: string) => Promise<void> | void, finish?: (tmpDir: string) => Promise<void> | void): Promise<boolean> {
-  if (fs.existsSync(target)) return false;
+  if (fs.existsSync(target)) {
+    removeStaleTemporariesOf(target);
+    return false;
+  }
   fs.mkdirSync(path.dirname(target), { recursive: true });
+  removeStaleTemporariesOf(target);
   const tmp = tmpName(target);
   fs.mkdirSync(tmp, { recursive: true });
   try {
