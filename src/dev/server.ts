@@ -63,6 +63,12 @@ export async function startOrReuseDevServer(opts: DevServerOptions): Promise<Dev
     opts.log(`reusing the Temporal server already listening on ${address}`);
     return { address, uiUrl: ui, reused: true, stop: async () => {} };
   }
+  // The server would die at start-up with "address already in use" in its log; say it here, with the way out.
+  if (await listening(opts.uiPort)) {
+    throw new Error(
+      `--ui-port ${opts.uiPort}: something already listens there (another eas dev or Temporal server?); a second eas dev on this machine needs its own --port and --ui-port`,
+    );
+  }
   const cli = await ensureTemporalCli({ progress: opts.progress ?? ((line) => opts.log(line)), signal: opts.signal });
   opts.signal?.throwIfAborted();
   fs.mkdirSync(path.dirname(opts.dbFile), { recursive: true });
