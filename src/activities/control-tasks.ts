@@ -302,16 +302,18 @@ function cachedRead<T>(file: string, key: string, read: () => T): T {
   return value;
 }
 
+/** The preservation figure a transform recorded in the meta of the network it published. */
+function publishedMaxAbsDiff(output: string): number {
+  return (JSON.parse(fs.readFileSync(path.join(output, CHECKPOINT_FILES.meta), 'utf8')) as { maxAbsDiff: number }).maxAbsDiff;
+}
+
 /** Applies the sampled actions to the stage's start network, verifies the child computes the same function, saves it. */
 export async function transformCandidateTask(raw: unknown): Promise<TransformOutput> {
   const { root, input } = parseEnvelope(TransformInputSchema, raw, 'transformCandidate');
   const output = inStore(root, input.output);
   const { storageRoot: _root, name: _name, ...determining } = input;
   claimInputs(output, determining, `the transformed network ${input.name}`);
-  if (fs.existsSync(output)) {
-    const meta = JSON.parse(fs.readFileSync(path.join(output, 'meta.json'), 'utf8')) as { maxAbsDiff: number };
-    return { network: networkRef(root, input.name, output), maxAbsDiff: meta.maxAbsDiff };
-  }
+  if (fs.existsSync(output)) return { network: networkRef(root, input.name, output), maxAbsDiff: publishedMaxAbsDiff(output) };
   await initBackend({ log });
   // A DenseNet parent is loaded by transformDenseTask; the plain one here.
   const parentDir = inStore(root, input.start);
@@ -353,7 +355,7 @@ export async function transformCandidateTask(raw: unknown): Promise<TransformOut
     };
     const published = await saveNetwork(output, child.arch, child.weights, { parent: input.start, actions: input.actions, transform: input.transform }, { model: parent.modelOptions, beforePublish: check });
     // Another attempt published first (its check passed): report that artifact's figure.
-    if (!published) maxAbsDiff = (JSON.parse(fs.readFileSync(path.join(output, 'meta.json'), 'utf8')) as { maxAbsDiff: number }).maxAbsDiff;
+    if (!published) maxAbsDiff = publishedMaxAbsDiff(output);
     return { network: networkRef(root, input.name, output), maxAbsDiff };
   } finally {
     batch.dispose();
