@@ -1,7 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { removeStaleTemporariesOf } from '../util/atomic';
+import { removeStaleTemporariesOf, tempSuffix } from '../util/atomic';
 
 /**
  * Replace an output directory atomically: `fill` writes a complete new directory under a temporary name, which then
@@ -19,7 +18,7 @@ export async function replaceDirAtomic(target: string, marker: string, fill: (tm
   }
   fs.mkdirSync(path.dirname(abs), { recursive: true });
   removeStaleTemporariesOf(abs);
-  const suffix = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  const suffix = tempSuffix();
   const tmp = `${abs}.tmp-${suffix}`;
   fs.mkdirSync(tmp);
   try {

@@ -2,8 +2,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 
+/** `<pid>-<8 hex>`: what makes a temporary name this process's own (removeStaleTemporariesOf reads the pid back). */
+export function tempSuffix(): string {
+  return `${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
 function tmpName(target: string): string {
-  return `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  return `${target}.tmp-${tempSuffix()}`;
 }
 
 const TMP_SUFFIX = /^\.tmp-(\d+)-[0-9a-f]{8}$/;
@@ -77,12 +82,9 @@ export function writeJsonAtomic(target: string, value: unknown): void {
  * abandon the directory. Transforms check their child there, so the check costs no wall time beyond the flush.
  */
 export async function publishDirAtomic(target: string, fill: (tmpDir: string) => Promise<void> | void, finish?: (tmpDir: string) => Promise<void> | void): Promise<boolean> {
-  if (fs.existsSync(target)) {
-    removeStaleTemporariesOf(target);
-    return false;
-  }
-  fs.mkdirSync(path.dirname(target), { recursive: true });
   removeStaleTemporariesOf(target);
+  if (fs.existsSync(target)) return false;
+  fs.mkdirSync(path.dirname(target), { recursive: true });
   const tmp = tmpName(target);
   fs.mkdirSync(tmp, { recursive: true });
   try {
