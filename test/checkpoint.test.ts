@@ -184,7 +184,13 @@ test('a directory left half-written by a SIGKILLed writer is removed by the next
     child.on('exit', (code) => reject(new Error(`the writer exited (${code}) before filling`)));
   });
   child.kill('SIGKILL');
-  await new Promise((resolve) => child.once('exit', resolve));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the SIGKILLed writer did not exit within 30 s')), 30_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
   const siblings = () => fs.readdirSync(path.dirname(target)).sort();
   const left = siblings();
   assert.equal(left.length, 1);
