@@ -146,6 +146,18 @@ describe('control tasks: run-store paths relative to the root, inputs-keyed arti
       assert.match(err.message, /transform\.wider\.noise: 0\.01 → 0\.05/);
       return true;
     });
+
+    // A published network whose meta lost its figure: the reuse names the file and the field, and no retry can fix it.
+    const metaFile = path.join(realRoot, output, 'meta.json');
+    const { maxAbsDiff: _dropped, ...rest } = JSON.parse(fs.readFileSync(metaFile, 'utf8')) as Record<string, unknown>;
+    fs.writeFileSync(metaFile, JSON.stringify(rest));
+    await assert.rejects(transformCandidateTask({ root: realRoot, input }), (err: unknown) => {
+      const c = classifyError(errorLike(err));
+      assert.equal(c.type, 'CheckpointCorrupt');
+      assert.equal(c.nonRetryable, true);
+      assert.match(c.message, /candidate-00\/init\/meta\.json: not a valid transformed network meta: maxAbsDiff/);
+      return true;
+    });
   });
 
   test('transformCandidate: a start network missing on this host is a retryable failure naming it', async () => {

@@ -17,6 +17,7 @@ import { networkRef } from '../store/network-ref';
 import { inStore, toStore } from '../store/root';
 import { ParentMoments, applyActions, maxAbsDiff as maxAbsLogitDiff, predictLogits } from '../transform';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic';
+import { readJsonFile } from '../util/files';
 import { Rng, deriveSeed } from '../util/rng';
 import {
   type PrepareSearchOutput,
@@ -146,8 +147,8 @@ export async function prepareSearchTask(raw: unknown): Promise<PrepareSearchOutp
       await saveNetwork(init, given.arch, given.weights, { ...given.meta, origin: config.startNet.checkpoint }, { model: given.modelOptions });
     }
   }
-  const meta = JSON.parse(fs.readFileSync(path.join(init, 'meta.json'), 'utf8')) as { accuracy?: unknown };
-  return { runDir: searchId, start: networkRef(root, 'start', init, typeof meta.accuracy === 'number' ? meta.accuracy : null), startEpochs: 0 };
+  const meta = readJsonFile(path.join(init, CHECKPOINT_FILES.meta), StartMetaSchema, 'start network meta', StoreFileError);
+  return { runDir: searchId, start: networkRef(root, 'start', init, meta.accuracy ?? null), startEpochs: 0 };
 }
 
 /**
@@ -188,6 +189,10 @@ export function readProbe(runDir: string): { meta: ProbeMeta; images: Float32Arr
 }
 
 const SamplesFileSchema = z.object({ stage: z.number(), episode: z.number(), seed: z.number(), samples: z.array(SampleSchema) });
+// What the control tasks read back from files they (or an earlier attempt, maybe on another host) wrote.
+const StartMetaSchema = z.object({ accuracy: z.number().nullable().optional() }).passthrough();
+const TransformMetaSchema = z.object({ maxAbsDiff: z.number() }).passthrough();
+const PolicySummarySchema = z.object({ updates: z.number().int(), baseline: z.number(), meanReward: z.number() }).passthrough();
 
 type ControllerInput = z.infer<typeof SamplePolicyInputSchema>['controller'];
 
@@ -223,7 +228,7 @@ export async function samplePolicyTask(raw: unknown): Promise<SamplePolicyOutput
       controller.dispose();
     }
   }
-  const { samples } = SamplesFileSchema.parse(JSON.parse(fs.readFileSync(file, 'utf8')));
+  const { samples } = readJsonFile(file, SamplesFileSchema, 'episode samples', StoreFileError);
   return {
     samplesFile: toStore(root, file),
     candidates: samples.map((s, index) => ({ index, actions: s.actions, notation: toNotation(s.arch), key: canonicalKey(s.arch) })),
@@ -251,7 +256,7 @@ async function sampleDenseTask(root: string, input: z.infer<typeof SamplePolicyI
       controller.dispose();
     }
   }
-  const { samples } = DenseSamplesFileSchema.parse(JSON.parse(fs.readFileSync(file, 'utf8')));
+  const { samples } = readJsonFile(file, DenseSamplesFileSchema, 'episode samples', StoreFileError);
   return {
     samplesFile: toStore(root, file),
     candidates: samples.map((s, index) => ({ index, actions: s.actions, notation: toDenseNotation(s.net, space.bottleneckFactor), key: denseCanonicalKey(s.net) })),
@@ -304,7 +309,7 @@ function cachedRead<T>(file: string, key: string, read: () => T): T {
 
 /** The preservation figure a transform recorded in the meta of the network it published. */
 function publishedMaxAbsDiff(output: string): number {
-  return (JSON.parse(fs.readFileSync(path.join(output, CHECKPOINT_FILES.meta), 'utf8')) as { maxAbsDiff: number }).maxAbsDiff;
+  return readJsonFile(path.join(output, CHECKPOINT_FILES.meta), TransformMetaSchema, 'transformed network meta', StoreFileError).maxAbsDiff;
 }
 
 /** Applies the sampled actions to the stage's start network, verifies the child computes the same function, saves it. */
@@ -374,7 +379,7 @@ export async function updatePolicyTask(raw: unknown): Promise<UpdatePolicyOutput
     await initBackend({ log });
     const samplesFile = inStore(root, input.samplesFile);
     if (input.dense) {
-      const { samples: dense } = DenseSamplesFileSchema.parse(JSON.parse(fs.readFileSync(samplesFile, 'utf8')));
+      const { samples: dense } = readJsonFile(samplesFile, DenseSamplesFileSchema, 'episode samples', StoreFileError);
       if (dense.length !== input.accuracies.length) throw new ConfigError(samplesFile, [{ path: 'accuracies', message: `${input.accuracies.length} accuracies for ${dense.length} samples` }]);
       const controller = openDenseController(root, input.policy, input.controller, input.dense, input.policySeed);
       try {
@@ -385,7 +390,7 @@ export async function updatePolicyTask(raw: unknown): Promise<UpdatePolicyOutput
         controller.dispose();
       }
     } else {
-      const { samples } = SamplesFileSchema.parse(JSON.parse(fs.readFileSync(samplesFile, 'utf8')));
+      const { samples } = readJsonFile(samplesFile, SamplesFileSchema, 'episode samples', StoreFileError);
       if (samples.length !== input.accuracies.length) throw new ConfigError(samplesFile, [{ path: 'accuracies', message: `${input.accuracies.length} accuracies for ${samples.length} samples` }]);
       const controller = openController(input.policy && inStore(root, input.policy), input.controller, input.space, input.policySeed);
       try {
@@ -397,7 +402,7 @@ export async function updatePolicyTask(raw: unknown): Promise<UpdatePolicyOutput
       }
     }
   }
-  const s = JSON.parse(fs.readFileSync(summaryFile, 'utf8')) as { updates: number; baseline: number; meanReward: number };
+  const s = readJsonFile(summaryFile, PolicySummarySchema, 'policy update summary', StoreFileError);
   return { policy: toStore(root, output), updates: s.updates, baseline: s.baseline, meanReward: s.meanReward };
 }
 

@@ -11,6 +11,7 @@ import { readSearchResult } from '../store/result';
 import { storageRoot } from '../store/root';
 import { RunLayout, candidateName, jobPaths } from '../store/layout';
 import { bestCandidate, bestNetwork } from '../search/rules';
+import { JsonFileError, readJsonFile } from '../util/files';
 
 /**
  * A read-only view of one search's run store, for the report and the export. Built from result.json when the search
@@ -64,15 +65,9 @@ export interface RunView {
   bestFinal: NetworkRef | null;
 }
 
-export class RunStoreError extends Error {
-  constructor(
-    readonly file: string,
-    detail: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`${file}: ${detail}`, options);
-    this.name = 'RunStoreError';
-  }
+/** The run store is missing, or holds something the report or the export cannot use; the message names the file. */
+export class RunStoreError extends JsonFileError {
+  override name = 'RunStoreError';
 }
 
 /** The storage root: an explicit --runs wins, then EAS_STORAGE_ROOT, then "runs". */
@@ -92,18 +87,6 @@ export function locateRun(root: string, searchId: string): string {
   return dir;
 }
 
-function readJson<T>(file: string, schema: z.ZodType<T>, what: string): T {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new RunStoreError(file, `cannot read the ${what} (${(err as Error).message})`, { cause: err });
-  }
-  const r = schema.safeParse(raw);
-  if (!r.success) throw new RunStoreError(file, `not a valid ${what}: ${r.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
-  return r.data;
-}
-
 const StageSummarySchema = z.object({ stage: z.number().int(), start: NetworkRefSchema, candidates: z.array(CandidateRecordSchema) });
 const OutcomeSchema = z.object({ network: NetworkRefSchema, diverged: z.boolean() }).passthrough();
 // Plain samples carry `arch`, DenseNet samples `net` (src/densenet/controller.ts).
@@ -116,7 +99,7 @@ const TransformMetaSchema = z.object({ maxAbsDiff: z.number().optional() }).pass
 
 function readOutcome(jobDir: string): z.infer<typeof OutcomeSchema> | undefined {
   const file = path.join(jobDir, 'outcome.json');
-  return fs.existsSync(file) ? readJson(file, OutcomeSchema, 'training outcome') : undefined;
+  return fs.existsSync(file) ? readJsonFile(file, OutcomeSchema, 'training outcome', RunStoreError) : undefined;
 }
 
 const numbered = (dir: string, prefix: string): number[] =>
@@ -146,7 +129,7 @@ function stageInProgress(layout: RunLayout, stage: number, parent: string): { ca
   for (const episode of numbered(layout.stage(stage), 'episode')) {
     const samplesFile = layout.samples(stage, episode);
     if (!fs.existsSync(samplesFile)) continue;
-    const { samples } = readJson(samplesFile, SamplesSchema, 'samples file');
+    const { samples } = readJsonFile(samplesFile, SamplesSchema, 'samples file', RunStoreError);
     const records: (CandidateRecord | undefined)[] = [];
     samples.forEach((s, index) => {
       const id = { stage, episode, index };
@@ -159,7 +142,7 @@ function stageInProgress(layout: RunLayout, stage: number, parent: string): { ca
       const earlier = byKey.get(key);
       if (outcome) {
         const metaFile = path.join(jobPaths(jobDir).init, 'meta.json');
-        const meta = fs.existsSync(metaFile) ? readJson(metaFile, TransformMetaSchema, 'transformed network meta') : {};
+        const meta = fs.existsSync(metaFile) ? readJsonFile(metaFile, TransformMetaSchema, 'transformed network meta', RunStoreError) : {};
         const rec: CandidateRecord = { ...base, network: outcome.network, diverged: outcome.diverged, cachedFrom: null, maxAbsDiff: meta.maxAbsDiff ?? null, failed: null };
         records.push(rec);
         byKey.set(key, rec);
@@ -200,7 +183,7 @@ function finishedView(runDir: string): RunView {
 
 function progressView(runDir: string, searchId: string): RunView {
   const layout = new RunLayout(runDir);
-  const config = fs.existsSync(layout.config()) ? readJson(layout.config(), SearchConfigSchema, 'search configuration') : null;
+  const config = fs.existsSync(layout.config()) ? readJsonFile(layout.config(), SearchConfigSchema, 'search configuration', RunStoreError) : null;
   const startOutcome = readOutcome(layout.start());
   const start = startOutcome ? startOutcome.network : null;
   const stages: StageView[] = [];
@@ -212,7 +195,7 @@ function progressView(runDir: string, searchId: string): RunView {
     const budget = config?.stages[s]?.networks ?? null;
     const summaryFile = layout.stageSummary(s);
     if (fs.existsSync(summaryFile)) {
-      const summary = readJson(summaryFile, StageSummarySchema, 'stage summary');
+      const summary = readJsonFile(summaryFile, StageSummarySchema, 'stage summary', RunStoreError);
       stages.push({ stage: s, start: summary.start, recorded: true, budget });
       candidates.push(...summary.candidates);
       previous = summary.candidates;
@@ -231,7 +214,7 @@ function progressView(runDir: string, searchId: string): RunView {
     const outcome = readOutcome(layout.final(rank - 1));
     const metaFile = path.join(layout.final(rank - 1), 'trained', 'meta.json');
     if (!outcome || !fs.existsSync(metaFile)) continue;
-    const meta = readJson(metaFile, z.object({ startedFrom: z.string() }).passthrough(), 'checkpoint meta');
+    const meta = readJsonFile(metaFile, z.object({ startedFrom: z.string() }).passthrough(), 'checkpoint meta', RunStoreError);
     const from = candidates.find((c) => !c.cachedFrom && sameRunPath({ searchId }, c.network.dir, meta.startedFrom));
     final.push({ from: from?.name ?? meta.startedFrom, network: { ...outcome.network, name: `top-${rank}` } });
   }
