@@ -8,6 +8,7 @@ import { anyCanonicalKey, anyNotation, anyParamCount, buildAnyInferenceModel, lo
 import { loadSplits } from '../data/protocol';
 import { TrainDatasetSchema, TrainResultSchema } from '../train/job';
 import { replaceDirAtomic } from '../report/output';
+import { readJsonFile } from '../util/files';
 import { type RunView, RunStoreError, loadRunView, locateRun, resolveNetworkDir, resolveStorageRoot } from '../report/runview';
 import { rankNetworks, topCandidates } from '../search/rules';
 
@@ -119,16 +120,7 @@ export function selectNetworks(view: RunView, top: number): { selectedBy: Export
 }
 
 function readMeta(dir: string): CheckpointMeta {
-  const file = path.join(dir, CHECKPOINT_FILES.meta);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new RunStoreError(file, `cannot read the checkpoint meta (${(err as Error).message})`, { cause: err });
-  }
-  const r = CheckpointMetaSchema.safeParse(raw);
-  if (!r.success) throw new RunStoreError(file, `not a trained network's meta: ${r.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  return r.data;
+  return readJsonFile(path.join(dir, CHECKPOINT_FILES.meta), CheckpointMetaSchema, "trained network's meta", RunStoreError);
 }
 
 const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
