@@ -202,3 +202,14 @@ test('a directory left half-written by a SIGKILLed writer is removed by the next
   assert.deepEqual(siblings(), ['init', 'init.tmp-keep', 'init2.tmp-1-abcdef01']);
   assert.deepEqual(fs.readdirSync(target), ['weights.bin']);
 });
+
+test('a report folder whose writer was killed between its two renames: the next write removes the set-aside copy', async () => {
+  const { replaceDirAtomic } = await import('../src/report/output');
+  const target = path.join(root, 'report-killed', 'report');
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  // What the kill leaves: the old folder renamed aside (another pid's suffix), the new one not yet in place.
+  fs.mkdirSync(`${target}.old-1-abcdef02`);
+  fs.writeFileSync(path.join(`${target}.old-1-abcdef02`, '.marker'), '');
+  await replaceDirAtomic(target, '.marker', (tmp) => fs.writeFileSync(path.join(tmp, '.marker'), ''));
+  assert.deepEqual(fs.readdirSync(path.dirname(target)), ['report']);
+});

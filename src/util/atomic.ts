@@ -11,11 +11,13 @@ function tmpName(target: string): string {
   return `${target}.tmp-${tempSuffix()}`;
 }
 
-const TMP_SUFFIX = /^\.tmp-(\d+)-[0-9a-f]{8}$/;
+// `.old-` is the report's replaceDirAtomic setting the previous folder aside between its two renames.
+const TMP_SUFFIX = /^\.(?:tmp|old)-(\d+)-[0-9a-f]{8}$/;
 
 /**
- * Remove the temporaries an earlier writer of `target` left when it was killed mid-write (`<target>.tmp-<pid>-<hex>`
- * from another process; this process's own are in flight or already cleaned by its catch). The writer of a target is
+ * Remove the temporaries an earlier writer of `target` left when it was killed mid-write (`<target>.tmp-<pid>-<hex>`, or
+ * `<target>.old-<pid>-<hex>`, a folder set aside while it was replaced, from another process; this process's own are
+ * in flight or already cleaned by its catch). The writer of a target is
  * one activity attempt at a time, and the attempt now writing owns its leftovers: without this, a worker SIGKILLed
  * while saving a candidate leaves a half-written directory in the run store for ever. Returns the names removed.
  */
