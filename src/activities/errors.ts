@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { ApplicationFailure } from '@temporalio/common';
+import { JsonFileError } from '../util/files';
 
 /**
  * Which failures a retry could fix. Temporal retries an activity (bounded by the workflow's retry policy, possibly on
@@ -102,15 +103,8 @@ export function errorLike(err: unknown): ErrorLike & { stack?: string } {
  * A checkpoint-like file of the run store (network, probe, policy) that is missing or unusable. Named CheckpointError
  * like src/checkpoint's (without loading tfjs): retryable while the file does not exist, non-retryable once it does.
  */
-export class StoreFileError extends Error {
-  constructor(
-    readonly file: string,
-    detail: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`${file}: ${detail}`, options);
-    this.name = 'CheckpointError';
-  }
+export class StoreFileError extends JsonFileError {
+  override name = 'CheckpointError';
 }
 
 /** Any failure as the ApplicationFailure the workflow sees: typed, and non-retryable only when a retry cannot help. */
