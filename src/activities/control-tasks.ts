@@ -171,13 +171,7 @@ async function makeProbe(layout: RunLayout, dataset: Parameters<typeof splitsOpt
 /** The probe's statistics and images (validated: the image file must hold exactly count × h × w × c float32). */
 export function readProbe(runDir: string): { meta: ProbeMeta; images: Float32Array } {
   const files = new RunLayout(runDir).probe();
-  let raw: unknown;
-  try {
-    raw = JSON.parse(fs.readFileSync(files.meta, 'utf8'));
-  } catch (err) {
-    throw new StoreFileError(files.meta, `cannot read the search's data probe (${(err as Error).message}); prepareSearch writes it`, { cause: err });
-  }
-  const meta = ProbeMetaSchema.parse(raw);
+  const meta = readJsonFile(files.meta, ProbeMetaSchema, "search's data probe (prepareSearch writes it)", StoreFileError);
   const buf = fs.readFileSync(files.images);
   const [h, w, c] = meta.shape;
   if (buf.byteLength !== meta.count * h * w * c * 4) {

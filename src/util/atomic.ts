@@ -17,9 +17,9 @@ const TMP_SUFFIX = /^\.(?:tmp|old)-(\d+)-[0-9a-f]{8}$/;
 /**
  * Remove the temporaries an earlier writer of `target` left when it was killed mid-write (`<target>.tmp-<pid>-<hex>`, or
  * `<target>.old-<pid>-<hex>`, a folder set aside while it was replaced, from another process; this process's own are
- * in flight or already cleaned by its catch). The writer of a target is
- * one activity attempt at a time, and the attempt now writing owns its leftovers: without this, a worker SIGKILLed
- * while saving a candidate leaves a half-written directory in the run store for ever. Returns the names removed.
+ * in flight or already cleaned by its catch). The writer of a target is one activity attempt at a time, and the
+ * attempt now writing owns its leftovers: without this, a worker SIGKILLed while saving a candidate leaves a
+ * half-written directory in the run store for ever. Returns the names removed.
  */
 export function removeStaleTemporariesOf(target: string): string[] {
   const dir = path.dirname(target);
