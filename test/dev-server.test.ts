@@ -6,8 +6,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startOrReuseDevServer } from '../src/dev/server';
 
+// Settles either way: listening, or the bind's error (not a wait on an event that may never come).
 const listen = (server: net.Server): Promise<number> =>
-  new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
+  new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port));
+  });
 
 test('a second eas dev whose Web UI port is taken fails at once, naming --ui-port, and starts nothing', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eas-devserver-'));
