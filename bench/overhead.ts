@@ -6,7 +6,10 @@
  * on the fastest engine it finds here, `backend: auto`), and from the workflow's history the longest workflow task
  * (WorkflowTaskStarted → Completed/TimedOut) and how many workflow tasks timed out.
  *
- *   npm run bench:overhead -- [--json] [--networks N] [--per-episode K] [--epoch-seconds S]
+ *   npm run bench:overhead -- [--json] [--networks N] [--per-episode K] [--epoch-seconds S] [--store DIR]
+ *
+ * The run store goes to a temporary folder removed at the end, or with --store DIR to DIR, kept (bench/ui.ts measures
+ * the dashboard on it).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -18,7 +21,7 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { findTemporalCli } from '../src/temporal/cli-path';
 import { DEV_SERVER_ARGS } from '../src/dev/server';
 import { createControlWorker } from '../src/workers/control';
-import { startOrAttachSearch } from '../src/search/client';
+import { startOrAttachSearch } from '../src/cli/search-client';
 import { SEARCH_ATTRIBUTES } from '../src/workflows/definitions';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
@@ -41,8 +44,9 @@ const opts = new Command()
   .option('--networks <n>', 'networks per stage', (v) => Number(v), 24)
   .option('--per-episode <k>', 'networks per episode', (v) => Number(v), 8)
   .option('--epoch-seconds <s>', 'skip measuring the reference epoch; use this many seconds', (v) => Number(v))
+  .option('--store <dir>', 'write the run store here and keep it (default: a temporary folder, removed at the end)')
   .parse()
-  .opts<{ json?: boolean; networks: number; perEpisode: number; epochSeconds?: number }>();
+  .opts<{ json?: boolean; networks: number; perEpisode: number; epochSeconds?: number; store?: string }>();
 
 /**
  * The no-op training: the untrained child is "trained" (its files hard-linked: a real trainer writes its network as part
@@ -168,7 +172,8 @@ async function referenceEpochSeconds(dir: string): Promise<{ seconds: number; ba
 
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'eas-bench-overhead-'));
+  const root = opts.store ? path.resolve(opts.store) : fs.mkdtempSync(path.join(os.tmpdir(), 'eas-bench-overhead-'));
+  fs.mkdirSync(root, { recursive: true });
   const env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: findTemporalCli() }, searchAttributes: SEARCH_ATTRIBUTES, extraArgs: [...DEV_SERVER_ARGS] } });
   const name = `overhead-${Date.now()}`;
   const stages = [
@@ -229,7 +234,11 @@ async function main(): Promise<void> {
     console.log(`= ${(out.overheadShareOfOneEpoch * 100).toFixed(2)}% of one Fashion-MNIST epoch of the start net (${out.referenceEpochSeconds} s on ${out.referenceBackend})`);
     console.log(`workflow tasks: ${out.workflowTasks} in ${out.workflowRuns} runs, longest ${out.longestWorkflowTaskMs} ms, ${out.timedOutWorkflowTasks} timed out, ${out.failedWorkflowTasks} failed`);
   }
-  fs.rmSync(root, { recursive: true, force: true });
+  if (opts.store) {
+    // The reference epoch's scratch networks are not part of the search's store.
+    for (const f of ['ref-start', 'ref-work', 'ref-out']) fs.rmSync(path.join(root, f), { recursive: true, force: true });
+    console.error(`run store kept: ${path.join(root, name)}`);
+  } else fs.rmSync(root, { recursive: true, force: true });
 }
 
 main().catch((err) => {

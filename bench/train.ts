@@ -1,15 +1,21 @@
 /**
  * Training throughput benchmark (not a test).
  *
- *   npm run bench:train -- [--backend X] [--threads N] [--json] [--steps S] [--warmup W] [--batch B]
- *                          [--profile] [--no-torch]
+ *   npm run bench:train -- [--net "<notation>"] [--input HxWxC] [--backend X] [--threads N] [--json] [--steps S]
+ *                          [--warmup W] [--batch B] [--profile] [--no-torch] [--no-peak]
  *
- * Trains the paper's Table-1 start net on random 32×32×3 inputs (10 classes), batch 64, with the paper's
- * optimizer: SGD with Nesterov momentum 0.9, lr 0.02, L2 weight decay 1e-4 (as ½·wd·Σw² over conv/dense
- * kernels in the loss), softmax cross-entropy. After a few warm-up steps it prints steady-state
- * images/s, peak RSS and the backend; with PyTorch available (/usr/bin/python3 -c "import torch") it
- * then times the same network and recipe in PyTorch (bench/torch_train.py, torch.set_num_threads = --threads)
- * and prints the ratio eas/PyTorch. --profile prints the kernels that take the most time (tf.profile).
+ * Trains any network of either space — a plain net in the paper's notation (default: the Table-1 start net on
+ * 32×32×3) or a DenseNet-BC (`C(16,3), D(8*6), T(32), D(8*6), T(40), D(8*6), SM(10)`) — on random inputs, batch 64,
+ * with the paper's optimizer: SGD with Nesterov momentum 0.9, lr 0.02, L2 weight decay 1e-4 on conv/fc kernels,
+ * softmax cross-entropy. On the native engine a DenseNet trains through the native dense-block kernels, as
+ * `eas train` does (src/backend/native/dense-block.ts). After a few warm-up steps it prints steady-state images/s,
+ * GFLOP/s from the architecture's FLOP count (3 × the forward pass's conv and fc multiply-adds × 2 per image),
+ * peak RSS, and the practical peak measured in the same run: the best of a 2048² sgemm through oneDNN (this process,
+ * the same threads) and through PyTorch's BLAS (Debian's OpenBLAS when libopenblas0-pthread is installed), with
+ * fraction_of_peak. With PyTorch available (/usr/bin/python3 -c "import torch") it times the same network, generated
+ * from the same architecture (bench/torch_train.py, torch.set_num_threads = --threads), and prints the ratio
+ * eas/PyTorch. The PyTorch process runs without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (tests and CI keep them; on
+ * this Zen 5 machine the Haswell override halves sgemm). --profile prints the kernels that take the most time.
  */
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
@@ -17,11 +23,20 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { wasmThreadsInfo } from '../src/backend/wasm';
-import { loadAddon, nativeMomentumStep, nativeStepAvailable } from '../src/backend/native';
+import { addonError, loadAddon, nativeTrainingForward, nativeMomentumStep, nativeStepAvailable } from '../src/backend/native';
 import { parseNotation, TABLE1_START } from '../src/arch';
+import type { Arch } from '../src/arch';
+import { denseShapes } from '../src/densenet/analysis';
+import { buildDenseModel } from '../src/densenet/model';
+import { isDenseNotation, parseDenseNotation } from '../src/densenet/notation';
+import type { DenseNet } from '../src/densenet/schema';
+import { initDenseWeights } from '../src/densenet/weights';
 import { Rng } from '../src/util/rng';
 
 interface Args {
+  net: string;
+  input?: [number, number, number];
+  peak: boolean;
   backend?: string;
   threads: number;
   json: boolean;
@@ -33,7 +48,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { threads: 1, json: false, steps: 20, warmup: 3, batch: 64, profile: false, torch: true };
+  const a: Args = { net: TABLE1_START, peak: true, threads: 1, json: false, steps: 20, warmup: 3, batch: 64, profile: false, torch: true };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const next = () => {
@@ -46,7 +61,14 @@ function parseArgs(argv: string[]): Args {
       if (!Number.isInteger(n) || n < 0) throw new Error(`${k}: expected a non-negative integer, got ${v}`);
       return n;
     };
-    if (k === '--backend') a.backend = next();
+    if (k === '--net') a.net = next();
+    else if (k === '--input') {
+      const v = next();
+      const m = /^(\d+)[x×,](\d+)[x×,](\d+)$/.exec(v);
+      if (!m) throw new Error(`--input: expected HxWxC (e.g. 28x28x1), got ${v}`);
+      a.input = [Number(m[1]), Number(m[2]), Number(m[3])];
+    } else if (k === '--no-peak') a.peak = false;
+    else if (k === '--backend') a.backend = next();
     else if (k === '--threads') a.threads = Math.max(1, int(next()));
     else if (k === '--json') a.json = true;
     else if (k === '--steps') a.steps = Math.max(1, int(next()));
@@ -62,33 +84,61 @@ function parseArgs(argv: string[]): Args {
 const LR = 0.02;
 const MOMENTUM = 0.9;
 const WEIGHT_DECAY = 1e-4;
-const CLASSES = 10;
-const INPUT: [number, number, number] = [32, 32, 3];
+const DEFAULT_INPUT: [number, number, number] = [32, 32, 3];
 
-/** The Table-1 start net: src/nn's model when it loads, else an exact tf.layers equivalent. */
-function buildNet(): { model: tf.LayersModel; source: string } {
-  const arch = parseNotation(TABLE1_START, INPUT);
-  try {
-    const nn = require('../src/nn') as typeof import('../src/nn');
-    const weights = nn.initWeights(arch, Rng.fromSeed(1));
-    return { model: nn.buildModel(arch, weights), source: 'src/nn buildModel' };
-  } catch (err) {
-    const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    console.error(`[bench] src/nn unavailable (${msg}); using the tf.layers equivalent`);
+type Net = { kind: 'plain'; arch: Arch } | { kind: 'densenet'; arch: DenseNet };
+
+function parseNet(a: Args): Net {
+  const input = a.input ?? DEFAULT_INPUT;
+  return isDenseNotation(a.net) ? { kind: 'densenet', arch: parseDenseNotation(a.net, input) } : { kind: 'plain', arch: parseNotation(a.net, input) };
+}
+
+/** Training FLOPs per image: 3 × (2 × the forward pass's conv and fc multiply-adds): forward, input and weight gradients. */
+export function trainingFlopsPerImage(net: Net): number {
+  let macs = 0;
+  if (net.kind === 'plain') {
+    let [h, w, c] = net.arch.input;
+    let flat: number | undefined;
+    for (const l of net.arch.layers) {
+      if (l.type === 'conv') {
+        h = Math.ceil(h / l.stride);
+        w = Math.ceil(w / l.stride);
+        macs += h * w * l.kernel * l.kernel * c * l.filters;
+        c = l.filters;
+      } else if (l.type === 'pool') {
+        h = Math.ceil(h / l.stride);
+        w = Math.ceil(w / l.stride);
+      } else {
+        macs += (flat ?? h * w * c) * l.units;
+        flat = l.units;
+      }
+    }
+    macs += (flat ?? h * w * c) * net.arch.classes;
+  } else {
+    const d = net.arch;
+    let [h, w] = d.input;
+    macs += h * w * d.stem.kernel * d.stem.kernel * d.input[2] * d.stem.filters;
+    const s = denseShapes(d);
+    d.blocks.forEach((b, bi) => {
+      b.layers.forEach((l, li) => {
+        macs += h * w * (s.blocks[bi].layerIn[li] * l.bottleneck + 9 * l.bottleneck * l.growth);
+      });
+      if (b.transition !== undefined) {
+        macs += h * w * s.blocks[bi].outChannels * b.transition;
+        h = Math.floor(h / 2);
+        w = Math.floor(w / 2);
+      }
+    });
+    macs += s.classifierIn * d.classes;
   }
-  const input = tf.input({ shape: INPUT });
-  let x: tf.SymbolicTensor = input;
-  const bnRelu = (t: tf.SymbolicTensor) =>
-    tf.layers.reLU().apply(tf.layers.batchNormalization({ axis: -1, epsilon: 1e-5, momentum: 0.99 }).apply(t)) as tf.SymbolicTensor;
-  for (const filters of [16, 32, 64, 128]) {
-    x = bnRelu(tf.layers.conv2d({ filters, kernelSize: 3, strides: 1, padding: 'same', useBias: false }).apply(x) as tf.SymbolicTensor);
-    const pool = filters === 128 ? tf.layers.averagePooling2d({ poolSize: 4, strides: 4, padding: 'same' }) : tf.layers.maxPooling2d({ poolSize: 2, strides: 2, padding: 'same' });
-    x = pool.apply(x) as tf.SymbolicTensor;
-  }
-  x = tf.layers.flatten().apply(x) as tf.SymbolicTensor;
-  x = bnRelu(tf.layers.dense({ units: 256, useBias: false }).apply(x) as tf.SymbolicTensor);
-  const logits = tf.layers.dense({ units: CLASSES, useBias: true }).apply(x) as tf.SymbolicTensor;
-  return { model: tf.model({ inputs: input, outputs: logits }), source: 'tf.layers equivalent' };
+  return 3 * 2 * macs;
+}
+
+/** The network, initialised: src/nn's plain model or src/densenet's DenseNet-BC. */
+function buildNet(net: Net): { model: tf.LayersModel; source: string } {
+  if (net.kind === 'densenet') return { model: buildDenseModel(net.arch, initDenseWeights(net.arch, Rng.fromSeed(1))), source: 'src/densenet buildDenseModel' };
+  const nn = require('../src/nn') as typeof import('../src/nn');
+  return { model: nn.buildModel(net.arch, nn.initWeights(net.arch, Rng.fromSeed(1))), source: 'src/nn buildModel' };
 }
 
 interface TorchResult {
@@ -97,16 +147,23 @@ interface TorchResult {
   threads: number;
   torch_version: string;
   max_rss_mb: number;
+  params: number;
+  blas_sgemm_gflops: number | null;
+  blas_sgemm_gflops_per_cpu_s: number | null;
+  blas: string;
 }
 
-function runTorch(a: Args): TorchResult | { error: string } {
+function runTorch(a: Args, net: Net): TorchResult | { error: string } {
   const probe = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' });
   if (probe.status !== 0) return { error: 'PyTorch not available (/usr/bin/python3 -c "import torch" failed)' };
   const script = path.join(__dirname, 'torch_train.py');
-  const r = spawnSync('/usr/bin/python3', [script, '--threads', String(a.threads), '--steps', String(a.steps), '--warmup', String(a.warmup), '--batch', String(a.batch)], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 20,
-  });
+  // this command only: no OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE override (OpenBLAS then picks this CPU's own kernels)
+  const env = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  const args = [script, '--threads', String(a.threads), '--steps', String(a.steps), '--warmup', String(a.warmup), '--batch', String(a.batch), '--arch', JSON.stringify(net.arch)];
+  if (!a.peak) args.push('--peak-n', '0');
+  const r = spawnSync('/usr/bin/python3', args, { encoding: 'utf8', maxBuffer: 1 << 20, env });
   if (r.status !== 0) return { error: `torch_train.py failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-1)[0]}` };
   const last = r.stdout.trim().split('\n').slice(-1)[0];
   return JSON.parse(last) as TorchResult;
@@ -115,7 +172,11 @@ function runTorch(a: Args): TorchResult | { error: string } {
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   const choice = await initBackend({ backend: a.backend, threads: a.threads, log: a.json ? () => {} : undefined });
-  const { model, source } = buildNet();
+  const net = parseNet(a);
+  const INPUT = net.arch.input;
+  const CLASSES = net.arch.classes;
+  const { model, source } = buildNet(net);
+  const trainableParams = model.trainableWeights.reduce((sum, w) => sum + (w.shape as number[]).reduce((p, d) => p * d, 1), 0);
   const kernels = model.trainableWeights.filter((w) => /kernel/.test(w.name)).map((w) => w.read() as tf.Variable);
   const optimizer = tf.train.momentum(LR, MOMENTUM, true);
   const rng = Rng.fromSeed(7);
@@ -131,9 +192,12 @@ async function main(): Promise<void> {
   const nativeStep = choice.name === 'native' && nativeStepAvailable();
   const allVars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const stepVars = allVars.map((v) => ({ variable: v, decay: kernels.includes(v) }));
+  // on the native engine: the fused native training forward pass (dense blocks, BN+ReLU), as `eas train` does
+  const denseForward = choice.name === 'native' ? nativeTrainingForward(model, net.arch) : null;
+  const forward = denseForward ?? ((x: tf.Tensor) => model.apply(x, { training: true }) as tf.Tensor);
   const stepNative = (readLoss: boolean) => {
     const cost = tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(ys, model.apply(xs, { training: true }) as tf.Tensor) as tf.Scalar, allVars);
+      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(ys, forward(xs)) as tf.Scalar, allVars);
       nativeMomentumStep(optimizer, stepVars, grads, WEIGHT_DECAY);
       return value;
     });
@@ -159,6 +223,8 @@ async function main(): Promise<void> {
 
   for (let i = 0; i < a.warmup; i++) step(i === 0);
   const firstLoss = lastLoss;
+  const nativeProfile = process.env.EAS_NATIVE_PROFILE && choice.name === 'native';
+  if (nativeProfile) loadAddon().profile(); // reset
   const t0 = process.hrtime.bigint();
   const c0 = process.cpuUsage();
   for (let i = 0; i < a.steps; i++) step(false);
@@ -170,6 +236,7 @@ async function main(): Promise<void> {
   // while this one mostly does not — the single-thread figure to compare when the CPU is shared
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const imagesPerS = ((a.steps + 1) * a.batch) / seconds;
+  const profileNative = nativeProfile ? Object.fromEntries(Object.entries(loadAddon().profile()).map(([k, v]) => [k, +(v / (a.steps + 1)).toFixed(2)])) : undefined;
 
   let profile: Array<{ kernel: string; ms: number; calls: number }> | undefined;
   if (a.profile) {
@@ -190,6 +257,24 @@ async function main(): Promise<void> {
   tf.dispose([xs, ys]);
   optimizer.dispose();
   model.dispose();
+  // the practical peak through oneDNN's sgemm on the same threads, after the RSS reading (its 48 MB are not the net's)
+  let onednnPeak: number | undefined;
+  let onednnPeakCpu: number | undefined;
+  let peakError: string | undefined;
+  if (a.peak) {
+    const why = addonError();
+    if (why) peakError = why;
+    else {
+      const addon = loadAddon();
+      const threadsBefore = addon.info().threads;
+      addon.setThreads(a.threads);
+      const pk = addon.sgemmPeak(2048, 5);
+      onednnPeak = pk.wall;
+      onednnPeakCpu = pk.cpu;
+      addon.setThreads(threadsBefore);
+    }
+  }
+  const flops = trainingFlopsPerImage(net);
 
   const threadsInfo = choice.name === 'wasm' ? wasmThreadsInfo() : choice.name === 'native' ? { requested: a.threads, actual: loadAddon().info().threads, multithreaded: loadAddon().info().threads > 1 } : undefined;
   const result: Record<string, unknown> = {
@@ -198,10 +283,15 @@ async function main(): Promise<void> {
     threads: threadsInfo ? (threadsInfo.actual ?? threadsInfo.requested) : a.threads,
     multithreaded: threadsInfo?.multithreaded ?? false,
     model: source,
+    net: a.net,
+    input: INPUT.join('x'),
+    params: trainableParams,
+    mflop_per_image: +(flops / 1e6).toFixed(2),
     batch: a.batch,
     steps: a.steps + 1,
     warmup: a.warmup,
     images_per_s: +imagesPerS.toFixed(1),
+    gflops: +((imagesPerS * flops) / 1e9).toFixed(2),
     ms_per_step: +((seconds * 1000) / (a.steps + 1)).toFixed(1),
     cpu_ms_per_step: +((cpuSeconds * 1000) / (a.steps + 1)).toFixed(1),
     images_per_cpu_s: +(((a.steps + 1) * a.batch) / cpuSeconds).toFixed(1),
@@ -211,10 +301,36 @@ async function main(): Promise<void> {
     loss_last: +lastLoss.toFixed(4),
   };
   if (threadsInfo?.note) result.threads_note = threadsInfo.note;
+  if (denseForward) result.native_forward = net.kind === 'densenet' ? 'native dense blocks + fused BN-ReLU' : 'fused BN-ReLU';
+  if (profileNative) result.native_cpu_ms_per_step = profileNative;
+  const peaks: number[] = [];
+  const cpuPeaks: number[] = [];
+  if (onednnPeak !== undefined) {
+    result.onednn_sgemm_gflops = +onednnPeak.toFixed(1);
+    peaks.push(onednnPeak);
+  }
+  if (onednnPeakCpu !== undefined) {
+    // the same by CPU time: what this process did per CPU-second it got (compare when other load shares the cores)
+    result.gflops_per_cpu_s = +((((a.steps + 1) * a.batch) / cpuSeconds) * flops / 1e9).toFixed(2);
+    result.onednn_sgemm_gflops_per_cpu_s = +onednnPeakCpu.toFixed(1);
+    cpuPeaks.push(onednnPeakCpu);
+  }
+  if (peakError) result.onednn_sgemm_error = peakError;
   if (a.torch) {
-    const t = runTorch(a);
+    const t = runTorch(a, net);
     if ('error' in t) result.torch_error = t.error;
     else {
+      if (t.blas_sgemm_gflops) {
+        result.blas_sgemm_gflops = t.blas_sgemm_gflops;
+        peaks.push(t.blas_sgemm_gflops);
+      }
+      if (t.blas_sgemm_gflops_per_cpu_s) {
+        result.blas_sgemm_gflops_per_cpu_s = t.blas_sgemm_gflops_per_cpu_s;
+        cpuPeaks.push(t.blas_sgemm_gflops_per_cpu_s);
+      }
+      result.blas = t.blas;
+      result.torch_params = t.params;
+      result.torch_max_rss_mb = t.max_rss_mb;
       result.torch_images_per_s = t.images_per_s;
       result.torch_images_per_cpu_s = t.images_per_cpu_s;
       result.torch_threads = t.threads;
@@ -222,6 +338,15 @@ async function main(): Promise<void> {
       result.ratio_eas_over_torch = +(imagesPerS / t.images_per_s).toFixed(3);
       result.ratio_eas_over_torch_cpu_time = +(((a.steps + 1) * a.batch) / cpuSeconds / t.images_per_cpu_s).toFixed(3);
     }
+  }
+  if (peaks.length > 0) {
+    const peak = Math.max(...peaks);
+    result.peak_gflops = +peak.toFixed(1);
+    result.fraction_of_peak = +((imagesPerS * flops) / 1e9 / peak).toFixed(3);
+  }
+  if (cpuPeaks.length > 0) {
+    result.peak_gflops_per_cpu_s = +Math.max(...cpuPeaks).toFixed(1);
+    result.fraction_of_peak_cpu_time = +(((((a.steps + 1) * a.batch) / cpuSeconds) * flops) / 1e9 / Math.max(...cpuPeaks)).toFixed(3);
   }
   if (profile) result.profile_one_step = a.json ? profile : undefined;
 

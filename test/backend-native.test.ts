@@ -16,7 +16,7 @@ import { initBackend } from '../src/backend';
 import { addonError, loadAddon, nativeMomentumStep, nativeStepAvailable, NATIVE_KERNEL_NAMES } from '../src/backend/native';
 import { remapMiddleAxis, remapMiddleAxisJs } from '../src/transform/wider';
 import { Rng } from '../src/util/rng';
-import { deviceEnv } from '../src/workers/devices';
+import { deviceEnv } from '../src/train/devices';
 import { assertNoLeak } from './helpers/tf';
 
 const rng = Rng.fromSeed(4242);

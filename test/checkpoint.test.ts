@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { TABLE1_START } from '../src/arch';
 import { CheckpointError, loadNetwork, saveNetwork } from '../src/checkpoint/network';
-import { buildModel } from '../src/nn';
+import { buildModelOf } from '../src/nn';
 import { assertNoLeak, setupBackend } from './helpers/tf';
 import { batch, net, weightsBitwiseEqual } from './helpers/nets';
 
@@ -62,7 +62,7 @@ test('model.json + weights.bin load with plain tf.loadLayersModel and give the s
     const bin = fs.readFileSync(path.join(dir, modelJson.weightsManifest[0].paths[0]));
     const weightData = bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength);
     const plain = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: modelJson.modelTopology, weightSpecs: modelJson.weightsManifest[0].weights, weightData }));
-    const ours = buildModel(loaded.arch, loaded.weights, loaded.modelOptions);
+    const ours = buildModelOf(loaded.space, loaded.arch, loaded.weights, loaded.modelOptions);
     const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(plain.predict(x) as tf.Tensor, ours.predict(x) as tf.Tensor))).dataSync()[0]);
     assert.equal(diff, 0);
     plain.dispose();

@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import { SearchConfigSchema, type SearchConfig } from '../src/config/search-config';
 import { loadNetwork } from '../src/checkpoint';
 import { readCheckpoint } from '../src/controller/checkpoint';
-import { PROBE_IMAGES, prepareSearchTask, readProbe, samplePolicyTask, transformCandidateTask, updatePolicyTask } from '../src/activities/control-tasks';
+import { prepareSearchTask, samplePolicyTask, transformCandidateTask, updatePolicyTask } from '../src/activities/tasks';
+import { PROBE_IMAGES, readProbe } from '../src/store/probe';
 import type { SamplePolicyInput, TransformInput } from '../src/activities/contract';
 import { classifyError, errorLike } from '../src/activities/errors';
 import { InputsChangedError, inputsFile } from '../src/store/inputs';
@@ -34,7 +35,7 @@ const sampleInput = (episode: number, policy: string | null, steps: { widerSteps
   episode,
   policy,
   controller: { ...config.controller, ...steps },
-  space: config.space,
+  searchSpace: config.searchSpace,
   start: `${ID}/start/init`,
   n: 2,
   seed: deriveSeed(config.seed, 'sample', 0, episode),
@@ -88,7 +89,7 @@ describe('control tasks: run-store paths relative to the root, inputs-keyed arti
     assert.deepEqual(first.candidates.map((c) => c.actions.length), [2, 2]);
     const upd = await updatePolicyTask({
       root: realRoot,
-      input: { storageRoot: 'x', policy: null, samplesFile: first.samplesFile, accuracies: [0.5, 0.6], output: `${ID}/policy/policy-0001.json`, controller: { ...config.controller, widerSteps: 1, deeperSteps: 1 }, space: config.space, policySeed: deriveSeed(config.seed, 'policy') },
+      input: { storageRoot: 'x', policy: null, samplesFile: first.samplesFile, accuracies: [0.5, 0.6], output: `${ID}/policy/policy-0001.json`, controller: { ...config.controller, widerSteps: 1, deeperSteps: 1 }, searchSpace: config.searchSpace, policySeed: deriveSeed(config.seed, 'policy') },
     });
     assert.equal(upd.policy, `${ID}/policy/policy-0001.json`);
     assert.equal(upd.updates, 1);
@@ -112,7 +113,7 @@ describe('control tasks: run-store paths relative to the root, inputs-keyed arti
       name,
       start: `${ID}/start/init`,
       actions: sampled.candidates[0].actions,
-      space: config.space,
+      searchSpace: config.searchSpace,
       transform: config.transform,
       output,
       seed: deriveSeed(config.seed, 'transform', name),
@@ -167,7 +168,7 @@ describe('control tasks: run-store paths relative to the root, inputs-keyed arti
       name: 'missing-start',
       start: `${ID}/stage-1/best/trained`,
       actions: [{ type: 'wider', layers: ['L0'] }],
-      space: config.space,
+      searchSpace: config.searchSpace,
       transform: config.transform,
       output: `${ID}/stage-2/episode-000/candidate-00/init`,
       seed: 1,

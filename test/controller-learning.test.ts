@@ -29,7 +29,7 @@ function run(c: Controller, seed: number): { reward: number; acc: number; last: 
   let last: Sample[] = [];
   for (let ep = 0; ep < EPISODES; ep++) {
     last = c.sample(start, 10, deriveSeed(seed, 'episode', ep));
-    const acc = last.map((s) => syntheticAccuracy(s.arch));
+    const acc = last.map((s) => syntheticAccuracy(s.net as Arch));
     rewards.push(c.update(last, acc).meanReward);
     accs.push(acc.reduce((a, b) => a + b, 0) / acc.length);
   }
@@ -41,8 +41,8 @@ before(setupBackend);
 
 it(`RL controller beats random search on a hidden architecture preference (${EPISODES} episodes × 10 networks)`, () => {
   for (const seed of SEEDS) {
-    const rl = createController({}, DEFAULT_SPACE, seed);
-    const random = createController({}, DEFAULT_SPACE, seed, 'random');
+    const rl = createController('rl', {}, { kind: 'plain' }, seed);
+    const random = createController('random', {}, { kind: 'plain' }, seed);
     const r = run(rl, seed);
     const q = run(random, seed);
     rl.dispose();

@@ -5,22 +5,24 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { type Arch, DEFAULT_SPACE, type SearchSpace, SearchSpaceSchema, applyActionsToArch, blocks, canonicalKey, parseNotation, validateArch, widenable } from '../src/arch';
+import { type Action, type Arch, DEFAULT_SPACE, type SearchSpace, SearchSpaceSchema, applyActionsToArch, blocks, canonicalKey, paramCount, parseNotation, validateArch, widenable } from '../src/arch';
 import {
   type Controller,
   ControllerConfigSchema,
   RandomController,
   RlController,
   type Sample,
-  Vocabulary,
   baselineStep,
   cleanAccuracy,
   controllerFromCheckpoint,
   createController,
   loadController,
   rewardOf,
+  randomStepPlan,
+  sampleSchemaFor,
 } from '../src/controller';
-import { UNK_ID } from '../src/controller/vocab';
+import { spaceOf } from '../src/space';
+import { UNK_ID, Vocabulary } from '../src/space/plain-vocab';
 import { randomStartNet } from '../src/controller/startnets';
 import { Rng } from '../src/util/rng';
 import { assertNoLeak, setupBackend } from './helpers/tf';
@@ -28,18 +30,25 @@ import { assertNoLeak, setupBackend } from './helpers/tf';
 const SMALL = 'C(16,3,1), P(2,2,MAX), C(32,3,1), P(2,2,MAX), C(64,3,1), P(4,4,AVG), FC(64), SM(10)';
 const startNet = (text = SMALL): Arch => parseNotation(text, [32, 32, 3], DEFAULT_SPACE);
 const tmp = (name: string) => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'eas-ctl-')), name);
+const plain = (space: SearchSpace = DEFAULT_SPACE) => ({ kind: 'plain' as const, ...space });
+/** A plain controller's samples, typed (the controller itself never knows the space). */
+const plainSamples = (samples: Sample[]) => samples as Sample<Arch, Action>[];
 
 /** Every sample must replay from the start net to its final arch, stay in the space, and respect its own masks. */
-function checkSamples(start: Arch, samples: Sample[], space: SearchSpace, widerSteps: number, deeperSteps: number): void {
+function checkSamples(start: Arch, raw: Sample[], space: SearchSpace, widerSteps: number, deeperSteps: number): void {
+  const vocab = new Vocabulary(space, 8);
+  const schema = sampleSchemaFor(spaceOf(plain(space)));
+  const samples = raw.map((s) => schema.parse(JSON.parse(JSON.stringify(s))) as Sample<Arch, Action>);
+  assert.deepEqual(samples, raw, 'a sample is what the schema of its space reads back');
   for (const s of samples) {
     assert.equal(s.actions.length, widerSteps + deeperSteps);
     assert.equal(s.decisions.length, s.actions.length);
     const replayed = applyActionsToArch(start, s.actions, space);
-    assert.deepEqual(replayed, s.arch);
-    validateArch(s.arch, space);
+    assert.deepEqual(replayed, s.net);
+    validateArch(s.net, space);
     let arch = start;
     s.decisions.forEach((d, k) => {
-      assert.deepEqual(d.arch, arch, 'each decision records the arch it was taken on');
+      assert.deepEqual(d.tokens, vocab.encode(arch), 'each decision records the tokens of the arch it was taken on');
       if (d.type === 'wider') {
         assert.deepEqual(d.mask, widenable(arch, space));
         d.widen.forEach((w, j) => assert.ok(!w || d.mask[j], 'masked layers are never widened'));
@@ -54,6 +63,20 @@ function checkSamples(start: Arch, samples: Sample[], space: SearchSpace, widerS
 }
 
 describe('controller', () => {
+  it("random search interleaves wider and deeper steps as the authors' does: every order, seeded, the RL order kept", () => {
+    const start = parseNotation('C(16,3,1), P(2,2,MAX), C(32,3,1), P(2,2,MAX), FC(64), SM(10)', [32, 32, 3], DEFAULT_SPACE);
+    const random = createController('random', {}, plain(), 1);
+    const orders = (c: { sample: (s: unknown, n: number, seed: number, steps?: { widerSteps: number; deeperSteps: number }) => { decisions: { type: string }[] }[] }, seed: number) =>
+      c.sample(start, 40, seed, { widerSteps: 2, deeperSteps: 2 }).map((x) => x.decisions.map((d) => d.type[0]).join(''));
+    const seen = new Set(orders(random, 3));
+    assert.equal(seen.size, 6, `all 6 orders of 2 wider + 2 deeper steps appear in 40 networks: ${[...seen].join(' ')}`);
+    assert.deepEqual(orders(random, 3), orders(random, 3), 'seeded');
+    assert.deepEqual(randomStepPlan({ widerSteps: 3, deeperSteps: 0 }, Rng.fromSeed(1)), ['wider', 'wider', 'wider']);
+    const rl = createController('rl', {}, plain(), 1);
+    assert.deepEqual(new Set(orders(rl, 3)), new Set(['wwdd']), 'the RL controller: all wider steps, then all deeper steps (the paper)');
+    rl.dispose();
+  });
+
   before(setupBackend);
 
   it('encodes one token per layer from a vocabulary derived from the search space, unknown layers as UNK', () => {
@@ -70,17 +93,19 @@ describe('controller', () => {
   });
 
   it('validates its config and rejects bad start nets and sample counts clearly', () => {
-    assert.throws(() => createController({ encoderUnits: 0 }, DEFAULT_SPACE, 1), /invalid controller config/);
-    assert.throws(() => createController({ bogus: 1 } as never, DEFAULT_SPACE, 1), /invalid controller config/);
-    const c = createController({}, DEFAULT_SPACE, 1, 'random');
+    assert.throws(() => createController('rl', { encoderUnits: 0 }, plain(), 1), /invalid controller config/);
+    assert.throws(() => createController('rl', { bogus: 1 } as never, plain(), 1), /invalid controller config/);
+    assert.throws(() => createController('rl', {}, { kind: 'plain', convKernels: [2] }, 1), /invalid search space: convKernels.0: kernel sizes must be odd/);
+    const c = createController('random', {}, plain(), 1);
     const outside: Arch = { ...startNet(), layers: [{ id: 'L0', type: 'conv', filters: 17, kernel: 3, stride: 1 }] };
     assert.throws(() => c.sample(outside, 2, 0), /start network is not valid in the search space: .*conv filters 17/);
     assert.throws(() => c.sample(startNet(), 0, 0), /positive integer/);
+    assert.throws(() => c.sample({ space: 'densenet' }, 1, 0), /start network is not valid in the search space: it is not a plain network/);
   });
 
   it('random controller: 2000 sampled sequences from random start nets apply cleanly and stay in the space', () => {
     const rng = Rng.fromSeed(11);
-    const c = createController({}, DEFAULT_SPACE, 0, 'random');
+    const c = createController('random', {}, plain(), 0);
     let widened = 0;
     let widenable_ = 0;
     const blockCounts: number[] = [];
@@ -88,7 +113,7 @@ describe('controller', () => {
       const start = randomStartNet(rng, DEFAULT_SPACE);
       const samples = c.sample(start, 10, k);
       checkSamples(start, samples, DEFAULT_SPACE, 4, 5);
-      for (const s of samples)
+      for (const s of plainSamples(samples))
         for (const d of s.decisions) {
           if (d.type === 'wider') {
             widenable_ += d.mask.filter(Boolean).length;
@@ -105,7 +130,7 @@ describe('controller', () => {
 
   it('RL controller: 300 sampled sequences from random start nets apply cleanly, stay in the space, leak no tensors', async () => {
     const rng = Rng.fromSeed(12);
-    const c = createController({}, DEFAULT_SPACE, 3) as RlController;
+    const c = createController('rl', {}, plain(), 3) as RlController;
     await assertNoLeak(() => {
       for (let k = 0; k < 30; k++) {
         const start = randomStartNet(rng, DEFAULT_SPACE);
@@ -117,45 +142,61 @@ describe('controller', () => {
 
   it('respects widths at the top of the space, fc widths outside it and the heads’ size limits', () => {
     const start = parseNotation('C(512,3,1), C(16,3,1), P(2,2,MAX), C(32,3,1), P(2,2,MAX), C(32,3,1), P(2,2,MAX), FC(1024), SM(10)', [32, 32, 3], DEFAULT_SPACE);
-    for (const c of [createController({ maxBlocks: 2, maxPositions: 1 }, DEFAULT_SPACE, 1), createController({ maxBlocks: 2, maxPositions: 1 }, DEFAULT_SPACE, 1, 'random')]) {
-      for (const s of c.sample(start, 20, 5)) {
+    for (const c of [createController('rl', { maxBlocks: 2, maxPositions: 1 }, plain(), 1), createController('random', { maxBlocks: 2, maxPositions: 1 }, plain(), 1)]) {
+      for (const s of plainSamples(c.sample(start, 20, 5))) {
+        // The random controller may deepen first (the authors' interleaving): the first wider step is on the start net
+        // only when it is the first step.
         const first = s.decisions[0];
-        assert.ok(first.type === 'wider' && !first.widen[0] && !first.widen[7], 'C(512) and FC(1024) cannot be widened');
-        for (const d of s.decisions) {
-          if (d.type !== 'deeper') continue;
-          if (c.kind === 'rl') assert.ok(d.block < 2 && d.position < 1, `rl heads are limited: block ${d.block}, position ${d.position}`);
-          validateArch(d.arch, DEFAULT_SPACE);
-        }
+        if (first.type === 'wider') assert.ok(!first.widen[0] && !first.widen[7], 'C(512) and FC(1024) cannot be widened');
+        else assert.equal(c.kind, 'random', 'the RL controller takes its wider steps first');
+        let arch = start;
+        s.decisions.forEach((d, k) => {
+          if (d.type === 'deeper' && c.kind === 'rl') assert.ok(d.block < 2 && d.position < 1, `rl heads are limited: block ${d.block}, position ${d.position}`);
+          arch = applyActionsToArch(arch, [s.actions[k]], DEFAULT_SPACE);
+          validateArch(arch, DEFAULT_SPACE);
+        });
       }
       c.dispose();
     }
     // An identity fc right after the pool would need 16·16·16 = 4096 units, outside fcUnits: position 0 is masked.
     const noFcHere = parseNotation('C(16,3,1), P(2,2,MAX), FC(64), SM(10)', [32, 32, 3], DEFAULT_SPACE);
-    const rc = createController({}, DEFAULT_SPACE, 1, 'random');
-    for (const s of rc.sample(noFcHere, 50, 1))
-      for (const d of s.decisions) if (d.type === 'deeper' && blocks(d.arch)[d.block].kind === 'fc') assert.notEqual(d.position, 0, 'no identity fc of 4096 units');
+    const rc = createController('random', {}, plain(), 1);
+    for (const s of plainSamples(rc.sample(noFcHere, 50, 1))) {
+      let arch = noFcHere;
+      s.decisions.forEach((d, k) => {
+        if (d.type === 'deeper' && blocks(arch)[d.block].kind === 'fc') assert.notEqual(d.position, 0, 'no identity fc of 4096 units');
+        arch = applyActionsToArch(arch, [s.actions[k]], DEFAULT_SPACE);
+      });
+    }
   });
 
   it('is seeded: the same policy, start net and seed give the same samples; another seed gives others', () => {
-    const a = createController({}, DEFAULT_SPACE, 7);
-    const b = createController({}, DEFAULT_SPACE, 7);
+    const a = createController('rl', {}, plain(), 7);
+    const b = createController('rl', {}, plain(), 7);
     const start = startNet();
     const s1 = a.sample(start, 6, 42);
     assert.deepEqual(b.sample(start, 6, 42), s1);
     assert.deepEqual(a.sample(start, 3, 42), s1.slice(0, 3), 'network i does not depend on n');
     assert.notDeepEqual(a.sample(start, 6, 43).map((s) => s.actions), s1.map((s) => s.actions));
+    // The steps a stage asks for override the config's.
+    assert.deepEqual(a.sample(start, 2, 42, { widerSteps: 1, deeperSteps: 0 }).map((s) => s.actions.length), [1, 1]);
     a.dispose();
     b.dispose();
   });
 
   it('rewards: tan(acc·π/2) with clipping, failed networks count as accuracy 0, bad accuracies are refused', () => {
     const cfg = ControllerConfigSchema.parse({});
-    const a = startNet();
+    const a = paramCount(startNet());
     assert.ok(Math.abs(rewardOf(0.5, a, cfg) - 1) < 1e-12);
     assert.equal(rewardOf(1, a, cfg), rewardOf(0.99, a, cfg));
     assert.ok(Number.isFinite(rewardOf(1, a, cfg)));
     assert.equal(rewardOf(0.7, a, ControllerConfigSchema.parse({ reward: 'acc' })), 0.7);
     assert.ok(rewardOf(0.7, a, ControllerConfigSchema.parse({ reward: 'acc', paramPenalty: 1 })) < 0.7);
+    assert.equal(rewardOf(0.7, 2e6, ControllerConfigSchema.parse({ reward: 'acc', paramPenalty: 0.1 })), 0.7 - 0.2);
+    // The controller's penalty counts the final network's parameters in its space.
+    const penalised = createController('random', { reward: 'acc', paramPenalty: 1 }, plain(), 0);
+    const [s] = plainSamples(penalised.sample(startNet(), 1, 0));
+    assert.equal(penalised.update([s], [0.7]).rewards[0], 0.7 - paramCount(s.net) / 1e6);
     assert.equal(cleanAccuracy(NaN, 0), 0);
     assert.equal(cleanAccuracy(null, 0), 0);
     assert.throws(() => cleanAccuracy(1.5, 3), /accuracy 3 is 1.5/);
@@ -190,7 +231,7 @@ describe('controller', () => {
   });
 
   it('an update makes a rewarded network more likely and the others less, without leaking tensors', async () => {
-    const c = createController({}, DEFAULT_SPACE, 5) as RlController;
+    const c = createController('rl', {}, plain(), 5) as RlController;
     const start = startNet();
     const samples = c.sample(start, 10, 1);
     const before = samples.map((s) => c.logProb(s));
@@ -207,12 +248,19 @@ describe('controller', () => {
     const d = tampered[0].decisions[5];
     if (d.type === 'deeper') d.blockMask = d.blockMask.map(() => false);
     assert.throws(() => c.update(tampered, accs), /sample 0, decision 5: block \d+ is not a valid choice/);
+    const badTokens = structuredClone(samples);
+    badTokens[1].decisions[0].tokens[0] = 10_000;
+    assert.throws(() => c.update(badTokens, accs), /sample 1, decision 0: token id 10000 is outside the space's vocabulary/);
+    const badKernel = structuredClone(samples);
+    const k = badKernel[2].decisions.find((x) => x.type === 'deeper' && x.kernelIndex !== null);
+    if (k?.type === 'deeper') k.kernelIndex = 7;
+    assert.throws(() => c.update(badKernel, accs), /kernel index 7 is not a valid choice/);
     c.dispose();
   });
 
   it('checkpoint: one file holds the whole state; load reproduces samples and the next update exactly', async () => {
     const start = startNet();
-    const a = createController({}, DEFAULT_SPACE, 9) as RlController;
+    const a = createController('rl', {}, plain(), 9) as RlController;
     const first = a.sample(start, 10, 1);
     a.update(first, first.map((_, i) => 0.4 + 0.05 * i));
     const file = tmp('policy.json');
@@ -232,13 +280,14 @@ describe('controller', () => {
     const ckpt = JSON.parse(fs.readFileSync(file, 'utf8'));
     assert.equal(ckpt.updates, 1);
     assert.equal(ckpt.adam.step, 1);
+    assert.deepEqual([ckpt.format, ckpt.version, ckpt.searchSpace.kind], ['eas-controller', 2, 'plain']);
     a.dispose();
     b.dispose();
     await assertNoLeak(() => {
       const c = loadController(file);
       c.dispose();
     });
-    const r = createController({ widerSteps: 2 }, DEFAULT_SPACE, 0, 'random');
+    const r = createController('random', { widerSteps: 2 }, plain(), 0);
     r.update(r.sample(start, 2, 0), [0.5, 0.6]);
     r.save(file);
     const r2 = loadController(file);
@@ -249,7 +298,7 @@ describe('controller', () => {
 
   it('checkpoint: corrupt or mismatched files fail with clear errors', () => {
     const start = startNet();
-    const a = createController({ maxBlocks: 4 }, DEFAULT_SPACE, 9) as RlController;
+    const a = createController('rl', { maxBlocks: 4 }, plain(), 9) as RlController;
     a.sample(start, 1, 0);
     const good = a.toCheckpoint();
     a.dispose();
@@ -272,7 +321,7 @@ describe('controller', () => {
 
   it('works with a non-default space and decoder size (projected initial decoder state)', async () => {
     const space = SearchSpaceSchema.parse({ convFilters: [8, 16, 24], fcUnits: [32, 64], convKernels: [3, 5] });
-    const c: Controller = createController({ decoderUnits: 40, encoderUnits: 12 }, space, 2);
+    const c: Controller = createController('rl', { decoderUnits: 40, encoderUnits: 12 }, plain(space), 2);
     const start = parseNotation('C(8,3,1), P(2,2,MAX), C(16,5,1), P(2,2,AVG), FC(32), SM(5)', [16, 16, 3], space);
     const stats = await assertNoLeak(() => {
       const samples = c.sample(start, 10, 0);
@@ -284,8 +333,8 @@ describe('controller', () => {
   });
 
   it('canonical keys of random-controller samples are diverse (the sampler explores)', () => {
-    const c = createController({}, DEFAULT_SPACE, 0, 'random');
-    const keys = new Set(c.sample(startNet(), 50, 3).map((s) => canonicalKey(s.arch)));
+    const c = createController('random', {}, plain(), 0);
+    const keys = new Set(plainSamples(c.sample(startNet(), 50, 3)).map((s) => canonicalKey(s.net)));
     assert.ok(keys.size > 40, `${keys.size} distinct of 50`);
   });
 
@@ -293,8 +342,8 @@ describe('controller', () => {
     const eas = (...args: string[]) => execFileSync(process.execPath, [path.join(__dirname, '..', 'bin', 'eas.js'), 'sample', ...args], { encoding: 'utf8', env: { ...process.env, EAS_BACKEND: tf.getBackend() } });
     const lines = eas('--policy', 'new', '--net', SMALL, '--n', '4', '--seed', '3').trim().split('\n');
     assert.equal(lines.length, 4);
-    const c = createController({}, DEFAULT_SPACE, 3);
-    assert.deepEqual(lines.map((l) => canonicalKey(parseNotation(l, [32, 32, 3], DEFAULT_SPACE))), c.sample(startNet(), 4, 3).map((s) => canonicalKey(s.arch)));
+    const c = createController('rl', {}, plain(), 3);
+    assert.deepEqual(lines.map((l) => canonicalKey(parseNotation(l, [32, 32, 3], DEFAULT_SPACE))), plainSamples(c.sample(startNet(), 4, 3)).map((s) => canonicalKey(s.net)));
     const file = tmp('cli.json');
     c.save(file);
     c.dispose();

@@ -4,9 +4,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadSplits, type DatasetSplits } from '../src/data';
-import { CHECK_DENSE_SPACE, applyDenseActions, initDenseWeights, loadDenseNetwork, parseDenseNotation, saveDenseNetwork } from '../src/densenet';
+import { CHECK_DENSE_SPACE, applyDenseActions, initDenseWeights, parseDenseNotation } from '../src/densenet';
+import { loadNetwork, saveNetwork } from '../src/checkpoint';
 import type { Weights } from '../src/nn';
-import { loadAnyNetwork } from '../src/densenet/network';
 import { listEpochCheckpoints, loadEpochCheckpoint } from '../src/train/checkpoint';
 import { executeTrainJob } from '../src/train/job';
 import { trainNetwork } from '../src/train/loop';
@@ -47,7 +47,7 @@ test('the training loop learns with a DenseNet and resumes from an epoch checkpo
 test('a training job starts from a DenseNet checkpoint and publishes a DenseNet checkpoint with its result', async () => {
   const root = tmp('job');
   const start = path.join(root, 'start');
-  await saveDenseNetwork(start, net, initial());
+  await saveNetwork(start, net, initial());
   const result = await executeTrainJob({
     network: start,
     dataset: { name: 'synthetic', seed: 3, synthetic: { train: 704, test: 64, shape: SHAPE, classes: 4, noise: 64 } },
@@ -59,9 +59,9 @@ test('a training job starts from a DenseNet checkpoint and publishes a DenseNet 
     output: path.join(root, 'out'),
   });
   assert.equal(result.params, 3628);
-  const out = loadDenseNetwork(path.join(root, 'out'));
-  assert.deepEqual(out.net, net);
-  assert.deepEqual(loadAnyNetwork(path.join(root, 'out')).arch, net);
+  const out = loadNetwork(path.join(root, 'out'));
+  assert.equal(out.space.kind, 'densenet');
+  assert.deepEqual(out.arch, net);
   assert.deepEqual((out.meta as { trainResult: { valAcc: number } }).trainResult.valAcc, result.valAcc);
   fs.rmSync(root, { recursive: true });
 });

@@ -1,8 +1,8 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { type Arch, SearchSpaceSchema, paramCount, parseNotation, toNotation } from '../src/arch';
-import { createController } from '../src/controller';
+import { type Action, type Arch, SearchSpaceSchema, paramCount, parseNotation, toNotation } from '../src/arch';
+import { type Sample, createController } from '../src/controller';
 import { type DatasetSplits, loadSplits } from '../src/data';
 import { initWeights } from '../src/nn';
 import type { Weights } from '../src/nn/weights';
@@ -54,8 +54,8 @@ describe('experiment: symmetry-broken Net2Net candidates on Fashion-MNIST', () =
     const tuneSeed = deriveSeed(SEED, 'fine-tune');
     const startContinued = await fineTune(arch, started.weights, tuneSeed);
 
-    const controller = createController({ widerSteps: 2, deeperSteps: 2 }, SPACE, SEED, 'random');
-    const samples = controller.sample(arch, CANDIDATES, SEED);
+    const controller = createController('random', { widerSteps: 2, deeperSteps: 2 }, { kind: 'plain', ...SPACE }, SEED);
+    const samples = controller.sample(arch, CANDIDATES, SEED) as Sample<Arch, Action>[];
     // Real images for Net2Deeper's BatchNorm statistics, as the search's transform activity uses.
     const b = data.train.makeBatch(Int32Array.from({ length: 64 }, (_, i) => i));
     const x = tf.tensor4d(b.x, b.shape);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { diffConfigs, formatChanges } from '../src/search/config-diff';
+import { diffConfigs, formatChanges } from '../src/util/config-diff';
 import { parseSearchConfig } from '../src/config/load';
 import { tinySearchConfig } from './helpers/search';
 

@@ -1,8 +1,7 @@
 import { z } from 'zod';
-import { ActionSchema } from '../arch/actions';
-import { SearchSpaceSchema } from '../arch/space';
-import { DenseSpaceSchema } from '../densenet/schema';
 import { DatasetConfigSchema, SearchConfigSchema } from '../config/search-config';
+import { AnyActionSchema, SearchSpaceConfigSchema, spaceOf } from '../space';
+import { CandidateRecordSchema, NetworkRefSchema } from '../store/records';
 import { ControllerConfigSchema } from '../controller/config';
 import { TrainingRecipeSchema } from '../train/recipe';
 import { TransformOptionsSchema } from '../transform/options';
@@ -22,18 +21,20 @@ const StorageRootSchema = z.string().min(1);
 /** A path inside the run store, relative to its root ("<search id>/stage-1/…"). */
 const StorePathSchema = z.string().min(1);
 
-export const NetworkRefSchema = z.object({
-  /** A readable name: "start", "s1-e002-c07", "s1-best", "top-1". */
-  name: z.string(),
-  /** Checkpoint directory of the network (trained where applicable), relative to the run-store root. */
-  dir: z.string(),
-  notation: z.string(),
-  key: z.string(),
-  params: z.number().int(),
-  /** Validation accuracy (search) or test accuracy (final); null when not measured. */
-  accuracy: z.number().nullable(),
-});
-export type NetworkRef = z.infer<typeof NetworkRefSchema>;
+import type { NetworkRef } from '../store/records';
+export { type CandidateFailure, CandidateFailureSchema, type CandidateRecord, CandidateRecordSchema, type NetworkRef, NetworkRefSchema } from '../store/records';
+
+/**
+ * Actions cross Temporal typed by their space: an input that carries `searchSpace` and `actions` is refused unless
+ * every action is one of that space's (src/space: `actionSchema`), naming the action.
+ */
+function actionsOfItsSpace(v: { searchSpace: z.infer<typeof SearchSpaceConfigSchema>; actions: unknown[] }, ctx: z.RefinementCtx): void {
+  const space = spaceOf(v.searchSpace);
+  v.actions.forEach((a, i) => {
+    const r = space.actionSchema.safeParse(a);
+    if (!r.success) ctx.addIssue({ code: 'custom', path: ['actions', i], message: `not a ${space.kind} action: ${r.error.issues.map((x) => `${x.path.join('.') || 'value'}: ${x.message}`).join('; ')}` });
+  });
+}
 
 export const PrepareSearchInputSchema = z.object({ searchId: z.string(), config: SearchConfigSchema });
 export type PrepareSearchInput = z.infer<typeof PrepareSearchInputSchema>;
@@ -83,9 +84,8 @@ export const SamplePolicyInputSchema = z.object({
   /** Latest policy checkpoint, or null for a fresh policy from `seed`. */
   policy: z.string().nullable(),
   controller: ControllerConfigSchema.extend({ kind: z.enum(['rl', 'random']) }),
-  space: SearchSpaceSchema,
-  /** The DenseNet space when the search explores DenseNet-BC (config.searchSpace); absent for plain searches. */
-  dense: DenseSpaceSchema.optional(),
+  /** The search's space (config.searchSpace). */
+  searchSpace: SearchSpaceConfigSchema,
   start: z.string(),
   n: z.number().int().positive(),
   seed: z.number().int(),
@@ -98,9 +98,12 @@ export const SamplePolicyInputSchema = z.object({
 export type SamplePolicyInput = z.infer<typeof SamplePolicyInputSchema>;
 export const SampledCandidateSchema = z.object({
   index: z.number().int().nonnegative(),
-  actions: z.array(ActionSchema),
+  /** The space's actions (the sampling activity wrote them with the space's schema). */
+  actions: z.array(AnyActionSchema),
   notation: z.string(),
   key: z.string(),
+  /** Parameters of the sampled network (so the workflow never needs the space's arithmetic). */
+  params: z.number().int().nonnegative(),
 });
 export type SampledCandidate = z.infer<typeof SampledCandidateSchema>;
 export const SamplePolicyOutputSchema = z.object({ samplesFile: StorePathSchema, candidates: z.array(SampledCandidateSchema) });
@@ -112,17 +115,16 @@ export const TransformInputSchema = z.object({
   runDir: StorePathSchema,
   name: z.string(),
   start: StorePathSchema,
-  actions: z.array(ActionSchema),
-  space: SearchSpaceSchema,
-  /** The DenseNet space when the search explores DenseNet-BC (config.searchSpace); absent for plain searches. */
-  dense: DenseSpaceSchema.optional(),
+  actions: z.array(AnyActionSchema),
+  /** The search's space (config.searchSpace): the actions must be its own. */
+  searchSpace: SearchSpaceConfigSchema,
   /** How Net2Wider / Net2Deeper break symmetry (config.transform). */
   transform: TransformOptionsSchema,
   output: StorePathSchema,
   seed: z.number().int(),
   /** Largest |Δlogits| accepted between parent and child on a real batch. */
   tolerance: z.number().positive().default(1e-3),
-});
+}).superRefine(actionsOfItsSpace);
 export type TransformInput = z.input<typeof TransformInputSchema>;
 export const TransformOutputSchema = z.object({ network: NetworkRefSchema, maxAbsDiff: z.number() });
 export type TransformOutput = z.infer<typeof TransformOutputSchema>;
@@ -136,42 +138,12 @@ export const UpdatePolicyInputSchema = z.object({
   /** Params of each candidate's network, for the optional parameter penalty. */
   output: StorePathSchema,
   controller: ControllerConfigSchema.extend({ kind: z.enum(['rl', 'random']) }),
-  space: SearchSpaceSchema,
-  /** The DenseNet space when the search explores DenseNet-BC (config.searchSpace); absent for plain searches. */
-  dense: DenseSpaceSchema.optional(),
+  searchSpace: SearchSpaceConfigSchema,
   policySeed: z.number().int(),
 });
 export type UpdatePolicyInput = z.infer<typeof UpdatePolicyInputSchema>;
 export const UpdatePolicyOutputSchema = z.object({ policy: StorePathSchema, updates: z.number().int(), baseline: z.number(), meanReward: z.number() });
 export type UpdatePolicyOutput = z.infer<typeof UpdatePolicyOutputSchema>;
-
-export const CandidateFailureSchema = z.object({
-  step: z.enum(['transform', 'train', 'checkpoint']),
-  /** The error's type (ApplicationFailure type, or e.g. 'Timeout'). */
-  type: z.string(),
-  message: z.string(),
-});
-export type CandidateFailure = z.infer<typeof CandidateFailureSchema>;
-
-export const CandidateRecordSchema = z.object({
-  name: z.string(),
-  stage: z.number().int(),
-  episode: z.number().int(),
-  index: z.number().int(),
-  parent: z.string(),
-  actions: z.array(ActionSchema),
-  network: NetworkRefSchema,
-  diverged: z.boolean(),
-  /** Name of an earlier candidate with the same architecture whose result was reused instead of training again. */
-  cachedFrom: z.string().nullable(),
-  maxAbsDiff: z.number().nullable(),
-  /**
-   * Set when the candidate's transform, training or checkpoint failed for good (after its bounded retries): the search
-   * goes on, the candidate gets reward 0 and is never the best (src/search/rules.ts). Null in older records.
-   */
-  failed: CandidateFailureSchema.nullable().default(null),
-});
-export type CandidateRecord = z.infer<typeof CandidateRecordSchema>;
 
 export const RecordStageInputSchema = z.object({
   storageRoot: StorageRootSchema,

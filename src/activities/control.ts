@@ -32,7 +32,7 @@ import {
   type WriteResultInput,
   WriteResultInputSchema,
 } from './contract';
-import type { ControlTaskName } from './control-tasks';
+import type { ControlTaskName } from './tasks';
 import { toFailure } from './errors';
 import { heartbeatEveryMs } from './options';
 

@@ -1,6 +1,5 @@
 import * as fs from 'node:fs';
 import { ApplicationFailure } from '@temporalio/common';
-import { JsonFileError } from '../util/files';
 
 /**
  * Which failures a retry could fix. Temporal retries an activity (bounded by the workflow's retry policy, possibly on
@@ -99,13 +98,7 @@ export function errorLike(err: unknown): ErrorLike & { stack?: string } {
   return { name: 'Error', message: String(err) };
 }
 
-/**
- * A checkpoint-like file of the run store (network, probe, policy) that is missing or unusable. Named CheckpointError
- * like src/checkpoint's (without loading tfjs): retryable while the file does not exist, non-retryable once it does.
- */
-export class StoreFileError extends JsonFileError {
-  override name = 'CheckpointError';
-}
+export { StoreFileError } from '../store/errors';
 
 /** Any failure as the ApplicationFailure the workflow sees: typed, and non-retryable only when a retry cannot help. */
 export function toFailure(err: unknown): ApplicationFailure {

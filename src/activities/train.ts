@@ -10,7 +10,7 @@ import { jobPaths } from '../store/layout';
 import { networkRef } from '../store/network-ref';
 import { inStore, storageRoot, toStore } from '../store/root';
 import { appendLine, readJsonIfExists } from '../util/files';
-import { type DevicePool, deviceEnv } from '../workers/devices';
+import { type DevicePool, deviceEnv } from '../train/devices';
 import { writeJsonAtomic } from '../util/atomic';
 import { type TrainNetworkInput, TrainNetworkInputSchema, type TrainNetworkOutput } from './contract';
 import { StoreFileError, toFailure } from './errors';

@@ -1,22 +1,31 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { type Arch, ArchSchema, validateArch } from '../arch';
-import { type ModelOptions, ModelOptionsSchema, buildTopologyModel, layerNames, weightLocations } from '../nn/model';
-import { type Weights, WeightsError, expectedWeightShapes, validateWeights } from '../nn/weights';
+import type { Arch } from '../arch';
+import type { AnyNet } from '../space';
+import { type ModelOptions, ModelOptionsSchema } from '../nn/model';
+import { type WeightSpec, buildTopologyModelOf, tfjsWeightName, validateWeightsFor } from '../nn/network';
+import type { Weights } from '../nn/weights';
+import { type AnyNetworkSpace, networkSpaceOfNet } from '../space/networks';
 import { publishDirAtomic } from '../util/atomic';
 
 /**
- * A network checkpoint is a directory holding a standard TensorFlow.js Layers artifact (model.json with modelTopology
- * and weightsManifest, plus weights.bin: float32 little-endian, loadable by tf.loadLayersModel), arch.json (the Arch),
- * and meta.json (caller's JSON metadata). It is published atomically (temp dir, fsync, rename) and never overwritten.
+ * A network checkpoint, of any search space, is a directory holding a standard TensorFlow.js Layers artifact (model.json
+ * with modelTopology and weightsManifest, plus weights.bin: float32 little-endian, loadable by tf.loadLayersModel),
+ * arch.json (the network: a plain Arch, or a DenseNet with `space: "densenet"`), and meta.json (caller's JSON
+ * metadata). It is published atomically (temp dir, fsync, rename) and never overwritten. Everything here follows the
+ * space's weight specs (src/nn/network.ts); the space is told by arch.json.
  */
 export const CHECKPOINT_FILES = { model: 'model.json', weights: 'weights.bin', arch: 'arch.json', meta: 'meta.json' } as const;
 
 export type NetworkMeta = Record<string, unknown>;
 
-export interface LoadedNetwork {
-  arch: Arch;
+export type { AnyNet } from '../space';
+
+export interface LoadedNetwork<N = AnyNet> {
+  arch: N;
+  /** The network's space (default settings: weights, graph, notation, key and parameter count). */
+  space: AnyNetworkSpace;
   weights: Weights;
   meta: NetworkMeta;
   /** The model options recorded at save time (model.json userDefinedMetadata.eas.modelOptions). */
@@ -45,13 +54,6 @@ export class CheckpointError extends Error {
   }
 }
 
-/** tfjs variable name of one of our weights: `L3/bn/gamma` lives in layer `L3_bn` as `L3_bn/gamma`. */
-export function tfjsWeightName(name: string, arch: Arch): string {
-  const loc = weightLocations(arch).get(name);
-  if (!loc) throw new WeightsError(name, 'not a weight of this architecture');
-  return `${loc.layer}/${name.split('/').pop()}`;
-}
-
 const WeightSpecSchema = z.object({ name: z.string(), shape: z.array(z.number().int().nonnegative()), dtype: z.string(), quantization: z.unknown().optional() }).passthrough();
 const ModelJsonSchema = z
   .object({
@@ -69,14 +71,16 @@ const issues = (e: z.ZodError): string => e.issues.map((i) => `${i.path.join('.'
  * Save a network checkpoint to `dir` atomically. Returns false (and writes nothing) when `dir` already holds a finished
  * checkpoint: a retried save never overwrites an artifact.
  */
-export async function saveNetwork(dir: string, arch: Arch, weights: Weights, meta: NetworkMeta = {}, opts: SaveOptions = {}): Promise<boolean> {
-  validateWeights(arch, weights);
+export async function saveNetwork(dir: string, net: unknown, weights: Weights, meta: NetworkMeta = {}, opts: SaveOptions = {}): Promise<boolean> {
+  const space = networkSpaceOfNet(net);
+  const weightSpecs = space.weightSpecs(net);
+  validateWeightsFor(weightSpecs, weights);
   const modelOptions = ModelOptionsSchema.parse(opts.model ?? {});
   if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) throw new Error('saveNetwork: meta must be a JSON object');
   const metaText = JSON.stringify(meta, null, 2);
 
   // Only the topology and the variable names come from the model; the weights are written from `weights` directly.
-  const model = buildTopologyModel(arch, modelOptions);
+  const model = buildTopologyModelOf(space, net, modelOptions);
   let topology: unknown;
   const specs: { name: string; shape: number[]; dtype: 'float32' }[] = [];
   const chunks: Uint8Array[] = [];
@@ -84,11 +88,11 @@ export async function saveNetwork(dir: string, arch: Arch, weights: Weights, met
     topology = model.toJSON(null, false);
     // Our names → tfjs's variable names, checked against the model so a change in tfjs naming cannot go unnoticed.
     const byVariable = new Map<string, string>();
-    for (const [name, loc] of weightLocations(arch)) {
-      const variable = model.getLayer(loc.layer).weights[loc.index];
-      const expected = tfjsWeightName(name, arch);
-      if (variable.originalName !== expected) throw new Error(`tfjs named weight ${name} "${variable.originalName}", expected "${expected}"`);
-      byVariable.set(variable.originalName, name);
+    for (const spec of weightSpecs) {
+      const variable = model.getLayer(spec.layer).weights[spec.index];
+      const expected = tfjsWeightName(spec);
+      if (variable?.originalName !== expected) throw new Error(`tfjs named weight ${spec.name} "${variable?.originalName}", expected "${expected}"`);
+      byVariable.set(variable.originalName, spec.name);
     }
     for (const v of model.weights) {
       const name = byVariable.get(v.originalName);
@@ -115,7 +119,7 @@ export async function saveNetwork(dir: string, arch: Arch, weights: Weights, met
     (tmp) => {
       writeChunks(path.join(tmp, CHECKPOINT_FILES.weights), chunks);
       fs.writeFileSync(path.join(tmp, CHECKPOINT_FILES.model), JSON.stringify(modelJson));
-      fs.writeFileSync(path.join(tmp, CHECKPOINT_FILES.arch), JSON.stringify(arch, null, 2) + '\n');
+      fs.writeFileSync(path.join(tmp, CHECKPOINT_FILES.arch), JSON.stringify(net, null, 2) + '\n');
       if (!before) writeMeta(tmp, metaText);
     },
     before &&
@@ -167,9 +171,8 @@ function weightedLayerNames(topology: Record<string, unknown>): string[] | undef
   return layers.filter((l) => l.class_name === 'Conv2D' || l.class_name === 'Dense' || l.class_name === 'BatchNormalization').map((l) => String(l.config?.name));
 }
 
-function decodeWeights(modelFile: string, dir: string, manifest: ModelJson['weightsManifest'], arch: Arch): Weights {
-  const toOurs = new Map<string, string>();
-  for (const name of expectedWeightShapes(arch).keys()) toOurs.set(tfjsWeightName(name, arch), name);
+function decodeWeights(modelFile: string, dir: string, manifest: ModelJson['weightsManifest'], weightSpecs: readonly WeightSpec[]): Weights {
+  const toOurs = new Map(weightSpecs.map((s) => [tfjsWeightName(s), s.name]));
   const weights: Weights = {};
   for (const group of manifest) {
     const files = group.paths.map((p) => path.join(dir, p));
@@ -206,14 +209,17 @@ export function loadNetwork(dir: string): LoadedNetwork {
   const modelFile = path.join(dir, CHECKPOINT_FILES.model);
   const metaFile = path.join(dir, CHECKPOINT_FILES.meta);
 
-  const archParsed = ArchSchema.safeParse(readJson(archFile));
-  if (!archParsed.success) throw new CheckpointError(archFile, `is not a valid architecture: ${issues(archParsed.error)}`);
-  const arch = archParsed.data;
+  const raw = readJson(archFile);
+  const space = networkSpaceOfNet(raw);
+  const archParsed = space.netSchema.safeParse(raw);
+  if (!archParsed.success) throw new CheckpointError(archFile, `is not a valid ${space.kind} network: ${issues(archParsed.error)}`);
+  let weightSpecs: WeightSpec[];
+  const arch = archParsed.data as AnyNet;
   try {
-    validateArch(arch);
-    expectedWeightShapes(arch);
+    space.validate(arch);
+    weightSpecs = space.weightSpecs(arch);
   } catch (err) {
-    throw new CheckpointError(archFile, `is not a valid architecture: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new CheckpointError(archFile, `is not a valid ${space.kind} network: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 
   const modelParsed = ModelJsonSchema.safeParse(readJson(modelFile));
@@ -222,19 +228,26 @@ export function loadNetwork(dir: string): LoadedNetwork {
 
   const names = weightedLayerNames(modelJson.modelTopology);
   if (!names) throw new CheckpointError(modelFile, 'modelTopology has no config.layers list');
-  const expectedNames = arch.layers.flatMap((l) => (l.type === 'pool' ? [] : [layerNames.main(l.id), layerNames.bn(l.id)])).concat(layerNames.classifier);
+  const expectedNames = [...new Set(weightSpecs.map((s) => s.layer))];
   if (names.length !== expectedNames.length || !expectedNames.every((n) => names.includes(n))) {
     throw new CheckpointError(modelFile, `topology's weighted layers [${names.join(', ')}] do not match ${CHECKPOINT_FILES.arch}'s [${expectedNames.join(', ')}]`);
   }
 
-  const weights = decodeWeights(modelFile, dir, modelJson.weightsManifest, arch);
+  const weights = decodeWeights(modelFile, dir, modelJson.weightsManifest, weightSpecs);
   try {
-    validateWeights(arch, weights);
+    validateWeightsFor(weightSpecs, weights);
   } catch (err) {
     throw new CheckpointError(modelFile, `weights do not match ${CHECKPOINT_FILES.arch}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 
   const meta = readJson(metaFile);
   if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) throw new CheckpointError(metaFile, 'must hold a JSON object');
-  return { arch, weights, meta: meta as NetworkMeta, modelOptions: modelJson.userDefinedMetadata?.eas?.modelOptions ?? {} };
+  return { arch, space, weights, meta: meta as NetworkMeta, modelOptions: modelJson.userDefinedMetadata?.eas?.modelOptions ?? {} };
+}
+
+/** A plain network's checkpoint (CheckpointError naming arch.json when it holds another space's network). */
+export function loadPlainNetwork(dir: string): LoadedNetwork<Arch> {
+  const loaded = loadNetwork(dir);
+  if (loaded.space.kind !== 'plain') throw new CheckpointError(path.join(dir, CHECKPOINT_FILES.arch), `holds a ${loaded.space.kind} network, expected a plain one`);
+  return loaded as LoadedNetwork<Arch>;
 }

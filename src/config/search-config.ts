@@ -1,14 +1,14 @@
 import { z } from 'zod';
 import { SearchSpaceSchema } from '../arch/space';
+import { DEFAULT_SEARCH_SPACE, SearchSpaceConfigSchema } from '../space/config';
 import { ControllerConfigSchema } from '../controller/config';
 import { TrainingConfigSchema } from '../train/recipe';
 import { DEFAULT_TRANSFORM_OPTIONS, TransformOptionsSchema } from '../transform/options';
 import { BACKEND_CHOICES } from '../backend/names';
 import { DurationSchema } from './duration';
-import { DatasetConfigSchema } from './dataset';
-import { DenseSpaceSchema } from '../densenet/schema';
+import { DatasetConfigSchema } from '../data/config';
 
-export { DatasetConfigSchema, type DatasetConfig } from './dataset';
+export { DatasetConfigSchema, type DatasetConfig } from '../data/config';
 
 export const StartNetSchema = z.union([
   z
@@ -21,17 +21,6 @@ export const StartNetSchema = z.union([
     .strict(),
   z.object({ checkpoint: z.string().min(1) }).strict(),
 ]);
-
-/**
- * Which space the search explores: the paper's plain CNNs (the default; `space` holds their widths and kernels) or
- * DenseNet-BC ("Explore DenseNet Architecture Space": growth rates the wider actor chooses from, the bottleneck factor,
- * and a cap on layers per block). The start network's notation is parsed in this space.
- */
-export const SearchSpaceKindSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('plain') }).strict(),
-  z.object({ kind: z.literal('densenet'), growthRates: DenseSpaceSchema.shape.growthRates, bottleneckFactor: DenseSpaceSchema.shape.bottleneckFactor, maxLayersPerBlock: DenseSpaceSchema.shape.maxLayersPerBlock }).strict(),
-]);
-export type SearchSpaceKind = z.infer<typeof SearchSpaceKindSchema>;
 
 export const StageSchema = z
   .object({
@@ -70,14 +59,17 @@ function retrySchema(d: { maximumAttempts: number; initialInterval: string; back
 }
 export type RetryConfig = z.infer<ReturnType<typeof retrySchema>>;
 
-export const SearchConfigSchema = z
+const SearchConfigObject = z
   .object({
     /** Names the search: the workflow id and the run-store folder derive from it. */
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit'),
     dataset: DatasetConfigSchema,
     startNet: StartNetSchema,
-    space: SearchSpaceSchema.default(SearchSpaceSchema.parse({})),
-    searchSpace: SearchSpaceKindSchema.default({ kind: 'plain' }),
+    /**
+     * Which space the search explores and its settings (src/space/config.ts): the paper's plain CNNs (the default) or
+     * DenseNet-BC. The start network's notation is parsed in this space.
+     */
+    searchSpace: SearchSpaceConfigSchema.default(DEFAULT_SEARCH_SPACE),
     controller: ControllerConfigSchema.extend({ kind: z.enum(['rl', 'random']).default('rl') }).prefault({}),
     stages: z
       .array(StageSchema)
@@ -124,15 +116,32 @@ export const SearchConfigSchema = z
   })
   .strict();
 
-/** The DenseNet space of a DenseNet search (validated again: growth rates strictly increasing), else null. */
-export function denseSpaceOf(config: Pick<SearchConfig, 'searchSpace'>): z.infer<typeof DenseSpaceSchema> | null {
-  if (config.searchSpace.kind !== 'densenet') return null;
-  const { kind: _kind, ...rest } = config.searchSpace;
-  return DenseSpaceSchema.parse(rest);
+/**
+ * Configs (and run stores' config.json) written before the space contract had the plain space's settings in a top-level
+ * `space` and only the kind in `searchSpace`; they load as the one `searchSpace` field. A `space` that sets plain widths
+ * beside a DenseNet `searchSpace` cannot mean anything and is refused, naming both fields.
+ */
+function migrateLegacySpace(raw: unknown, ctx: z.RefinementCtx): unknown {
+  if (typeof raw !== 'object' || raw === null || !('space' in raw)) return raw;
+  const { space, ...rest } = raw as Record<string, unknown>;
+  const searchSpace = (rest.searchSpace ?? { kind: 'plain' }) as Record<string, unknown>;
+  if (typeof searchSpace !== 'object' || searchSpace === null) return raw;
+  if (searchSpace.kind === 'plain' || searchSpace.kind === undefined) {
+    return { ...rest, searchSpace: { ...(space as object), ...searchSpace, kind: 'plain' } };
+  }
+  const defaults = SearchSpaceSchema.parse({});
+  const parsed = SearchSpaceSchema.safeParse(space);
+  if (!parsed.success || JSON.stringify(parsed.data) !== JSON.stringify(defaults)) {
+    ctx.addIssue({ code: 'custom', path: ['space'], message: `"space" (the plain space's widths; now searchSpace's fields) has no meaning with searchSpace.kind "${String(searchSpace.kind)}": remove it` });
+  }
+  return rest;
 }
 
+export const SearchConfigSchema = z.preprocess(migrateLegacySpace, SearchConfigObject);
+
 export type SearchConfig = z.infer<typeof SearchConfigSchema>;
-export type SearchConfigInput = z.input<typeof SearchConfigSchema>;
+/** A config as written (every default optional); a legacy top-level `space` is accepted too (migrateLegacySpace). */
+export type SearchConfigInput = z.input<typeof SearchConfigObject> & { space?: unknown };
 export type StageConfig = z.infer<typeof StageSchema>;
 
 export class ConfigError extends Error {

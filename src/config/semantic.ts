@@ -1,11 +1,7 @@
-import { ArchError } from '../arch/errors';
-import { parseNotation } from '../arch/notation';
 import { INPUT_SHAPES, type InputShape } from '../arch/schema';
 import { SyntheticSpecSchema } from '../data/synthetic';
-import { DenseNetError } from '../densenet/schema';
-import { isDenseNotation, parseDenseNotation } from '../densenet/notation';
-import { validateDenseNet } from '../densenet/analysis';
-import { ConfigError, denseSpaceOf, type DatasetConfig, type RetryConfig, type SearchConfig } from './search-config';
+import { spaceOf } from '../space';
+import { ConfigError, type DatasetConfig, type RetryConfig, type SearchConfig } from './search-config';
 import { durationMs } from './duration';
 
 type Issue = { path: string; message: string };
@@ -24,30 +20,17 @@ export function datasetClasses(d: DatasetConfig): number {
 /** Rules across fields that the schema cannot express; pure, so the workflow checks them too. */
 export function checkSearchConfig(config: SearchConfig): void {
   const issues: { path: string; message: string }[] = [];
-  const dense = config.searchSpace.kind === 'densenet' ? checkDenseSpace(config, issues) : null;
-  if (dense === null && 'notation' in config.startNet && config.searchSpace.kind === 'densenet') {
-    // the space itself is invalid (reported above); the notation cannot be checked against it
-  } else if (dense !== null && 'notation' in config.startNet) {
-    try {
-      if (!isDenseNotation(config.startNet.notation)) throw new DenseNetError('startNet.notation', 'space', 'searchSpace.kind is "densenet" but the notation is not a DenseNet (expected e.g. "C(24,3), D(12*6), T(48), D(12*6), SM(10)")');
-      const net = parseDenseNotation(config.startNet.notation, datasetInputShape(config.dataset), dense.bottleneckFactor);
-      validateDenseNet(net);
-      const classes = datasetClasses(config.dataset);
-      if (net.classes !== classes) issues.push({ path: 'startNet.notation', message: `ends in SM(${net.classes}) but ${config.dataset.name} has ${classes} classes` });
-    } catch (err) {
-      if (!(err instanceof DenseNetError)) throw err;
-      issues.push({ path: 'startNet.notation', message: err.message });
-    }
-  } else if ('notation' in config.startNet) {
-    try {
-      const arch = parseNotation(config.startNet.notation, datasetInputShape(config.dataset), config.space);
-      const classes = datasetClasses(config.dataset);
-      if (arch.classes !== classes) issues.push({ path: 'startNet.notation', message: `ends in SM(${arch.classes}) but ${config.dataset.name} has ${classes} classes` });
-    } catch (err) {
-      if (!(err instanceof ArchError)) throw err;
-      issues.push({ path: 'startNet.notation', message: err.message });
-    }
-  }
+  // The space checks its own part: the start net in its notation, steps it cannot take, limits already exceeded.
+  const space = spaceOf(config.searchSpace, { poolMaxSize: config.controller.poolMaxSize });
+  issues.push(
+    ...space.checkConfig({
+      notation: 'notation' in config.startNet ? config.startNet.notation : undefined,
+      input: datasetInputShape(config.dataset),
+      classes: datasetClasses(config.dataset),
+      dataset: config.dataset.name,
+      stages: config.stages,
+    }),
+  );
   if (config.dataset.synthetic && config.dataset.name !== 'synthetic') issues.push({ path: 'dataset.synthetic', message: 'only allowed with dataset.name "synthetic"' });
   if (config.dataset.name === 'synthetic') {
     const train = SyntheticSpecSchema.parse(config.dataset.synthetic ?? {}).train;
@@ -60,33 +43,14 @@ export function checkSearchConfig(config: SearchConfig): void {
   if (issues.length) throw new ConfigError('(semantic checks)', issues);
 }
 
-/** The DenseNet space (growth rates strictly increasing). */
-function checkDenseSpace(config: SearchConfig, issues: Issue[]): ReturnType<typeof denseSpaceOf> {
-  let dense: ReturnType<typeof denseSpaceOf> = null;
-  try {
-    dense = denseSpaceOf(config);
-  } catch (err) {
-    const zi = (err as { issues?: { path: PropertyKey[]; message: string }[] }).issues;
-    if (!zi) throw err;
-    issues.push(...zi.map((i) => ({ path: ['searchSpace', ...i.path.map(String)].join('.'), message: i.message })));
-  }
-  return dense;
-}
-
 /** Counts bounded by what the space and the controller allow, and by the stages' budgets. */
 function checkCounts(config: SearchConfig): Issue[] {
   const issues: Issue[] = [];
-  const { space, controller } = config;
-  // A Net2Wider step moves a layer one width level up: beyond the levels the space has, a step cannot change anything.
-  const dense = config.searchSpace.kind === 'densenet' ? config.searchSpace : null;
-  const widthLevels = dense ? dense.growthRates.length - 1 : Math.max(space.convFilters.length, space.fcUnits.length) - 1;
+  const { controller } = config;
   // A Net2Deeper step inserts a layer at a (block, position) the controller can name.
   const places = controller.maxBlocks * controller.maxPositions;
   config.stages.forEach((st, i) => {
     if (st.widerSteps + st.deeperSteps === 0) issues.push({ path: `stages.${i}`, message: 'needs at least one wider or deeper step' });
-    if (st.widerSteps > widthLevels) {
-      issues.push({ path: `stages.${i}.widerSteps`, message: `${st.widerSteps} wider steps, but the space has ${widthLevels} width level(s) above the narrowest (${dense ? 'searchSpace.growthRates' : 'space.convFilters, space.fcUnits'})` });
-    }
     if (st.deeperSteps > places) {
       issues.push({ path: `stages.${i}.deeperSteps`, message: `${st.deeperSteps} deeper steps, but the controller can place at most ${places} layers (controller.maxBlocks × controller.maxPositions)` });
     }

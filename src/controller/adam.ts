@@ -42,7 +42,11 @@ export class Adam {
     this.beta2Power = state?.beta2Power ?? 1;
   }
 
-  /** One update of `params` from `grads` (same names). */
+  /**
+   * One update of `params` from `grads` (same names). A parameter the loss does not reach (no gradient: the wider
+   * actor in an episode with no Net2Wider step, the position embedding in a space with no kernel choice, which only
+   * the kernel step reads) keeps its value and slots, as TensorFlow's Adam `minimize` leaves variables without one.
+   */
   apply(params: Record<string, tf.Variable>, grads: Record<string, tf.Tensor>): void {
     this.step += 1;
     this.beta1Power *= this.beta1;
@@ -51,7 +55,7 @@ export class Adam {
     tf.tidy(() => {
       for (const name of Object.keys(params)) {
         const g = grads[name];
-        if (!g) throw new Error(`no gradient for parameter "${name}"`);
+        if (!g) continue;
         const m = tf.add(tf.mul(this.m[name], this.beta1), tf.mul(g, 1 - this.beta1));
         const v = tf.add(tf.mul(this.v[name], this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
         this.m[name].assign(m);

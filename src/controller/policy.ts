@@ -1,21 +1,31 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Arch, SearchSpace } from '../arch';
 import { Rng } from '../util/rng';
 import type { ControllerConfig } from './config';
 import { type BiLstmOutput, type LstmState, type LstmWeights, biLstm, lstmStep } from './lstm';
-import { Vocabulary } from './vocab';
 
 export interface ParamSpec {
   shape: number[];
   init: 'glorot' | 'embedding' | 'zeros' | 'lstm-bias';
 }
 
+/** What the policy's shape takes from the search space: the encoder's vocabulary and the kernel head's width. */
+export interface PolicyShape {
+  /** `space.vocabSize`: token ids are below it. */
+  vocabSize: number;
+  /** `space.kernelChoices`: 0 for a space with no kernel choice (then there is no kernel head). */
+  kernelChoices: number;
+}
+
+export const policyShapeOf = (space: PolicyShape): PolicyShape => ({ vocabSize: space.vocabSize, kernelChoices: space.kernelChoices });
+
 /**
  * The policy network's parameters, by name, in a fixed order (the order of initialisation and of the checkpoint).
  * The decoder starts from the encoder's final state: with decoderUnits = 2·encoderUnits the concatenated
  * [fw; bw] (h, c) is used as-is, as in the reference code; otherwise a learned linear map projects each of them.
+ * The kernel-size head comes last and only where the space has kernel choices.
  */
-export function paramSpecs(config: ControllerConfig, space: SearchSpace, vocabSize: number): Record<string, ParamSpec> {
+export function paramSpecs(config: ControllerConfig, shape: PolicyShape): Record<string, ParamSpec> {
+  const { vocabSize, kernelChoices } = shape;
   const E = config.embeddingSize;
   const H = config.encoderUnits;
   const D = config.decoderUnits;
@@ -44,9 +54,11 @@ export function paramSpecs(config: ControllerConfig, space: SearchSpace, vocabSi
     'deeper.block.bias': { shape: [config.maxBlocks], init: 'zeros' },
     'deeper.position.kernel': { shape: [D, config.maxPositions], init: 'glorot' },
     'deeper.position.bias': { shape: [config.maxPositions], init: 'zeros' },
-    'deeper.kernelSize.kernel': { shape: [D, space.convKernels.length], init: 'glorot' },
-    'deeper.kernelSize.bias': { shape: [space.convKernels.length], init: 'zeros' },
   } satisfies Record<string, ParamSpec>);
+  if (kernelChoices > 0) {
+    specs['deeper.kernelSize.kernel'] = { shape: [D, kernelChoices], init: 'glorot' };
+    specs['deeper.kernelSize.bias'] = { shape: [kernelChoices], init: 'zeros' };
+  }
   return specs;
 }
 
@@ -91,19 +103,15 @@ export function maskedLogSoftmax(logits: tf.Tensor2D, mask: tf.Tensor2D): tf.Ten
 
 /** Encoder + actors. Owns its tf.Variables; every forward function must be called inside tf.tidy. */
 export class PolicyNet {
-  readonly vocab: Vocabulary;
   readonly specs: Record<string, ParamSpec>;
   readonly vars: Record<string, tf.Variable>;
 
   constructor(
     readonly config: ControllerConfig,
-    readonly space: SearchSpace,
+    readonly shape: PolicyShape,
     values: Record<string, Float32Array>,
-    /** Another space's token count (the DenseNet view's); by default the plain vocabulary's. */
-    vocabSize?: number,
   ) {
-    this.vocab = new Vocabulary(space, config.poolMaxSize);
-    this.specs = paramSpecs(config, space, vocabSize ?? this.vocab.size);
+    this.specs = paramSpecs(config, shape);
     this.vars = {};
     for (const [name, spec] of Object.entries(this.specs)) {
       const v = values[name];
@@ -129,12 +137,7 @@ export class PolicyNet {
     return tf.matMul(oneHotRows(ids, rows), this.vars[table] as tf.Tensor2D);
   }
 
-  /** Encode a batch of architectures (one token per layer). */
-  encode(archs: readonly Arch[]): BiLstmOutput & { lengths: number[] } {
-    return this.encodeIds(archs.map((a) => this.vocab.encode(a)));
-  }
-
-  /** Encode token-id sequences (another space's view, e.g. src/densenet/controller.ts denseView). */
+  /** Encode token-id sequences (the space's `view(net).tokens`, one per part of the network). */
   encodeIds(seqs: readonly (readonly number[])[]): BiLstmOutput & { lengths: number[] } {
     const lengths = seqs.map((s) => s.length);
     const steps = Math.max(...lengths);
@@ -172,7 +175,11 @@ export class PolicyNet {
     return { state, logits: this.dense('deeper.position', state.h) };
   }
 
-  /** Decoder step 2 (kernel size): input is the chosen position, embedded. */
+  /**
+   * Decoder step 2 (kernel size; only where the space has kernel choices): input is the chosen position, embedded. In a
+   * space without kernel choices 'deeper.positionEmbedding' is read by nothing (it stays, so that the initial values of
+   * the parameters after it, and so the samples of a seed, are those of the policy with a kernel head).
+   */
   kernelStep(s: LstmState, positions: readonly number[]): { state: LstmState; logits: tf.Tensor2D } {
     const state = lstmStep(this.lstm('deeper.lstm'), this.lookup('deeper.positionEmbedding', positions), s);
     return { state, logits: this.dense('deeper.kernelSize', state.h) };

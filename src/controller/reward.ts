@@ -1,5 +1,6 @@
-import { type Arch, paramCount } from '../arch';
+import type { AnySearchSpace } from '../space';
 import type { ControllerConfig } from './config';
+import type { Sample } from './types';
 
 /** Accuracy as the reward sees it: a failed/diverged network (null, NaN, ±∞) counts as 0; otherwise it must be in [0, 1]. */
 export function cleanAccuracy(acc: number | null, index: number): number {
@@ -11,12 +12,12 @@ export function cleanAccuracy(acc: number | null, index: number): number {
 /**
  * The reward of one network. 'tan' is the paper's tan(acc·π/2) (a gain from 90% to 91% is worth more than from 60% to
  * 61%); the accuracy is first clipped to accClip because tan goes to infinity at 1. The optional second objective
- * subtracts paramPenalty per million parameters of the final architecture.
+ * subtracts paramPenalty per million parameters of the final network (`params`: the space's `params(net)`).
  */
-export function rewardOf(acc: number, arch: Arch, config: ControllerConfig): number {
+export function rewardOf(acc: number, params: number, config: ControllerConfig): number {
   const a = Math.min(Math.max(acc, 0), config.accClip);
   const base = config.reward === 'tan' ? Math.tan((a * Math.PI) / 2) : a;
-  return config.paramPenalty > 0 ? base - (config.paramPenalty * paramCount(arch)) / 1e6 : base;
+  return config.paramPenalty > 0 ? base - (config.paramPenalty * params) / 1e6 : base;
 }
 
 /**
@@ -36,4 +37,10 @@ export function baselineStep(prev: number | null, rewards: readonly number[], co
   }
   const b = prev ?? mean;
   return { baseline: decay * b + (1 - decay) * mean, advantages: rewards.map((r) => r - b) };
+}
+
+/** One reward per sample of an episode (the space counts the final network's parameters when they are penalised). */
+export function episodeRewards(samples: readonly Sample[], accuracies: readonly (number | null)[], space: AnySearchSpace, config: ControllerConfig): number[] {
+  if (samples.length === 0 || samples.length !== accuracies.length) throw new Error(`update needs one accuracy per sample, got ${samples.length} samples and ${accuracies.length} accuracies`);
+  return samples.map((s, i) => rewardOf(cleanAccuracy(accuracies[i], i), config.paramPenalty > 0 ? space.params(s.net) : 0, config));
 }

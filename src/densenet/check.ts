@@ -11,7 +11,11 @@ import { type DenseNet, type DenseSpace, DenseSpaceSchema } from './schema';
 import { type DenseTransformOptions, applyDenseActions } from './transform';
 import { DENSE_CLASSIFIER_BIAS, initDenseWeights } from './weights';
 
-/** Small growth rates so that random check networks stay cheap; the transformations do not depend on the values. */
+/**
+ * Small growth rates so that random check networks stay cheap; the transformations do not depend on the values. The
+ * space's re-widening rule is the default one (compression 0.5, stem 2 · mean growth), so the checks cover the whole
+ * transform: growth widening with its bottleneck (4·k_new), layer insertion, and the stem and transition re-widening.
+ */
 export const CHECK_DENSE_SPACE: DenseSpace = DenseSpaceSchema.parse({ growthRates: [4, 6, 8, 10, 12], maxLayersPerBlock: 8 });
 const CHECK_INPUTS: readonly InputShape[] = [
   [32, 32, 3],

@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
-import { DEFAULT_BN_EPSILON, type InputNormalization, type ModelOptions, ModelOptionsSchema, checkInputNormalization, inputNormalizationLayer, setInputNormalization } from '../nn/model';
+import { DEFAULT_BN_EPSILON, type ModelOptions, inputNormalizationLayer } from '../nn/model';
+import { type NetGraphs, buildModelOf, predictLogitsOf } from '../nn/network';
 import type { Weights } from '../nn/weights';
-import { WeightsError } from '../nn/weights';
+import { validateDenseNet } from './analysis';
 import type { DenseNet } from './schema';
-import { denseNames, denseWeightSpecs, tBn, tConv, tPool, tRelu, validateDenseWeights } from './weights';
+import { denseNames, denseWeightSpecs, tBn, tConv, tPool, tRelu } from './weights';
 
 type Sym = tf.SymbolicTensor;
 
@@ -53,76 +54,15 @@ function buildGraph(net: DenseNet, opts: ModelOptions, inputNormalization = fals
   return { input, logits };
 }
 
-/** Copy our weights into the model's variables, by layer name and position. */
-export function setDenseModelWeights(model: tf.LayersModel, net: DenseNet, weights: Weights): void {
-  const byLayer = new Map<string, { index: number; name: string }[]>();
-  for (const w of denseWeightSpecs(net)) byLayer.set(w.layer, [...(byLayer.get(w.layer) ?? []), { index: w.index, name: w.name }]);
-  for (const [layerName, list] of byLayer) {
-    const layer = model.getLayer(layerName);
-    if (layer.weights.length !== list.length) throw new Error(`model layer ${layerName} has ${layer.weights.length} weights, expected ${list.length}`);
-    list.sort((a, b) => a.index - b.index);
-    const values = list.map(({ name }) => tf.tensor(weights[name].data, weights[name].shape, 'float32'));
-    try {
-      layer.setWeights(values);
-    } finally {
-      tf.dispose(values);
-    }
-  }
-}
+/** The DenseNet space's weight layout and graph, for the generic model, checkpoint and training code (src/nn/network.ts). */
+export const DENSE_GRAPHS: NetGraphs<DenseNet> = { weightSpecs: (net) => denseWeightSpecs(validateDenseNet(net)), graph: (net, opts, norm) => buildGraph(net, opts, norm), inputShape: (net) => net.input };
 
 /** A trainable functional tfjs model of `net` holding `weights`; it outputs logits. */
 export function buildDenseModel(net: DenseNet, weights: Weights, opts: ModelOptions = {}): tf.LayersModel {
-  ModelOptionsSchema.parse(opts);
-  validateDenseWeights(net, weights);
-  const g = buildGraph(net, opts);
-  const model = tf.model({ inputs: g.input, outputs: g.logits, name: 'eas_densenet' });
-  try {
-    setDenseModelWeights(model, net, weights);
-  } catch (err) {
-    model.dispose();
-    throw err;
-  }
-  return model;
-}
-
-/** Read every weight (BatchNorm moving statistics included) back out of a model built by buildDenseModel. */
-export function extractDenseWeights(model: tf.LayersModel, net: DenseNet): Weights {
-  const out: Weights = {};
-  for (const w of denseWeightSpecs(net)) {
-    const variable = model.getLayer(w.layer).weights[w.index];
-    if (!variable) throw new WeightsError(w.name, `model layer ${w.layer} has no weight #${w.index}`);
-    const got = variable.shape as number[];
-    if (got.length !== w.shape.length || got.some((v, i) => v !== w.shape[i])) throw new WeightsError(w.name, `model variable has shape [${got.join(', ')}], the network needs [${w.shape.join(', ')}]`);
-    out[w.name] = { shape: [...w.shape], data: new Float32Array(variable.read().dataSync() as Float32Array) };
-  }
-  return out;
+  return buildModelOf(DENSE_GRAPHS, net, weights, opts);
 }
 
 /** Logits on a batch in inference mode (BatchNorm moving statistics, no dropout). */
 export function predictDenseLogits(net: DenseNet, weights: Weights, batch: tf.Tensor, opts: ModelOptions = {}): Float32Array {
-  const [h, w, c] = net.input;
-  const s = batch.shape;
-  if (s.length !== 4 || s[1] !== h || s[2] !== w || s[3] !== c) throw new Error(`batch: expected shape [n, ${h}, ${w}, ${c}], got [${s.join(', ')}]`);
-  const model = buildDenseModel(net, weights, opts);
-  try {
-    return tf.tidy(() => new Float32Array((model.predict(batch) as tf.Tensor).dataSync()));
-  } finally {
-    model.dispose();
-  }
-}
-
-/** Raw pixels (0–255) in, logits out: the DenseNet twin of src/nn/model.ts buildInferenceModel, for exports. */
-export function buildDenseInferenceModel(net: DenseNet, weights: Weights, norm: InputNormalization, opts: Pick<ModelOptions, 'bnEpsilon'> = {}): tf.LayersModel {
-  checkInputNormalization(norm, net.input[2]);
-  validateDenseWeights(net, weights);
-  const g = buildGraph(net, { bnEpsilon: opts.bnEpsilon }, true);
-  const model = tf.model({ inputs: g.input, outputs: g.logits, name: 'eas_densenet' });
-  try {
-    setDenseModelWeights(model, net, weights);
-    setInputNormalization(model, norm);
-  } catch (err) {
-    model.dispose();
-    throw err;
-  }
-  return model;
+  return predictLogitsOf(DENSE_GRAPHS, net, weights, batch, opts);
 }

@@ -8,7 +8,10 @@ import { type DenseLayer, type DenseNet, DenseNetError } from './schema';
  *   `C(24,3), D(12*16), T(96), D(12*16), T(120), D(12*16), SM(10)`
  *
  * C(filters,kernel) is the stem; D(…) a dense block listing its layers' growth rates, `g*n` for n equal layers and
- * `g:b` when the bottleneck is not 4·g; T(filters) the transition after a block; SM(classes) the classifier.
+ * `g:b` when the bottleneck is not 4·g (widening keeps it at 4·g, as the authors' code does, so `g:b` only appears in
+ * hand-written networks); T(filters) the transition after a block; SM(classes) the classifier. Stem and transition
+ * widths are written out, not derived: a standard DenseNet-BC has C(2k,3) and T(⌊0.5 · input channels⌋), and after
+ * every transformation both are re-widened to at least that (`rewidenDenseNet`), never narrowed, so any width parses.
  * Layer ids are assigned in order (L0, L1, …), so `toDenseNotation(parseDenseNotation(s)) === s` for any s printed by
  * toDenseNotation, and parsing gives back the same network up to layer ids.
  */

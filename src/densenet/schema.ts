@@ -7,7 +7,11 @@ import { InputShapeSchema } from '../arch/schema';
  * - stem: a conv (3×3, stride 1 on CIFAR-sized inputs) with no BN/ReLU after it; the first dense layer's BN does that;
  * - dense layer: BN-ReLU-Conv1×1 (`bottleneck` filters, 4·growth in DenseNet-BC), BN-ReLU-Conv3×3 (`growth` filters),
  *   its output concatenated to its input, so layer m of a block sees [O0, O1, …, Om−1] (O0 is the block's input);
- * - transition (between blocks): BN-ReLU-Conv1×1 (`filters`, ⌊compression·channels⌋ when built), 2×2 average pool;
+ * - transition (between blocks): BN-ReLU-Conv1×1 (`filters`), 2×2 average pool. Its width is stored, not derived, so
+ *   any width loads (arch.json files written before the re-widening rule included); built and re-widened as the
+ *   authors' code does it (arch_search_densenet_net2net.py, `widen_transition`): after every transformation each
+ *   transition is widened, function-preservingly, to ⌊compression · its input channels⌋ when that is larger (never
+ *   narrowed), and the stem to ⌊stemRatio · mean growth rate⌋ (see DenseSpace, `rewidenDenseNet` in actions.ts);
  * - classifier: BN-ReLU, global average pool, fully-connected with bias (logits).
  * Every dense layer has its own growth rate and a stable `id` (weights are named after it), so a layer can be widened
  * and layers inserted while names survive. Transitions are named after their block (T1 after block 1): blocks are
@@ -48,6 +52,18 @@ export const DenseSpaceSchema = z
     bottleneckFactor: z.number().int().positive().default(4),
     /** Net2Deeper stops adding layers to a block at this size. */
     maxLayersPerBlock: z.number().int().positive().default(64),
+    /**
+     * Transitions are re-widened after every transformation to ⌊compression · their input channels⌋ when that is larger
+     * (DenseNet-BC's 0.5: the authors' `reduction`). Optional so that spaces and policy checkpoints written before the
+     * rule parse unchanged; absent means DENSE_COMPRESSION.
+     */
+    compression: z.number().gt(0).lte(1).optional(),
+    /**
+     * The stem is re-widened after every transformation to ⌊stemRatio · the mean growth rate of all dense layers⌋ when
+     * that is larger (the authors' `first_ratio`, 2: a standard DenseNet-BC's stem has 2k filters); 0 never re-widens it.
+     * Absent means DENSE_STEM_RATIO.
+     */
+    stemRatio: z.number().nonnegative().optional(),
   })
   .strict()
   .superRefine((s, ctx) => {
@@ -59,6 +75,10 @@ export const DenseSpaceSchema = z
     }
   });
 export type DenseSpace = z.infer<typeof DenseSpaceSchema>;
+/** DenseNet-BC's compression (the authors' `reduction` in run_dense_net.py) when the space does not say. */
+export const DENSE_COMPRESSION = 0.5;
+/** The stem's width as a multiple of the growth rate (the authors' `first_ratio`) when the space does not say. */
+export const DENSE_STEM_RATIO = 2;
 export const DEFAULT_DENSE_SPACE: DenseSpace = DenseSpaceSchema.parse({});
 
 /** A DenseNet breaks a structural rule; `where` names the part (e.g. "block 2 layer L7", "stem"). */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { BN_PARAMS, type Weights, cloneWeights } from '../nn/weights';
 import { randomRemapping, remapMiddleAxis, splitFactors } from '../transform/wider';
 import { Rng, deriveSeed } from '../util/rng';
-import { type DenseAction, DenseActionSchema, applyDenseActionToNet } from './actions';
+import { type DenseAction, DenseActionSchema, applyDenseActionStructure, rewidenDenseNet } from './actions';
 import { denseShapes, locateLayer, validateDenseNet } from './analysis';
 import type { DenseNet, DenseSpace } from './schema';
 import { DENSE_CLASSIFIER_KERNEL, bnOf, denseNames, kernelOf, tBn, tConv, validateDenseWeights } from './weights';
@@ -14,6 +14,12 @@ import { DENSE_CLASSIFIER_KERNEL, bnOf, denseNames, kernelOf, tBn, tConv, valida
  * average pooling then the fc). Replicating a channel of the block's concatenated stream is therefore undone, for each
  * consumer, by copying that channel's BatchNorm parameters and dividing its kernel rows among the replicas: Eq. 3 with
  * the remapping Ĝm of Eq. 4. BatchNorm acts per channel, so this is exact in inference and training mode alike.
+ *
+ * As in the authors' code (han-cai/EAS, arch_search_densenet_net2net.py and models/dense_net.py), widening a layer's
+ * growth rate to k' also widens its bottleneck to bottleneckFactor·k' (Net2Wider on the 1×1 conv, its own 3×3 conv
+ * reading the replicas), and after every action the stem and the transitions are re-widened (`rewidenDenseNet`:
+ * ⌊stemRatio · mean growth⌋, ⌊compression · input channels⌋): Net2Wider on their conv, every reader of the next
+ * block's stream remapped with Ĝ = (G, then identity). All of these are exact without noise.
  *
  * Symmetry: replicas have identical values, so any positive split of their outgoing weights summing to 1 preserves
  * the function exactly. `split: 'random'` (the default here) draws the split at random, independently per consumer, so
@@ -46,17 +52,21 @@ interface Consumer {
   kernel: string;
 }
 
-/** Consumers of block `bi`'s stream that come after its layer `li`: the later layers, then the transition or classifier. */
-function consumersAfter(net: DenseNet, bi: number, li: number): Consumer[] {
+/** Consumers of block `bi`'s stream from its layer `from` on (0: all of them), then the transition or classifier. */
+function consumersFrom(net: DenseNet, bi: number, from: number): Consumer[] {
   const b = net.blocks[bi];
-  const out: Consumer[] = b.layers.slice(li + 1).map((l) => ({ bn: denseNames.bn1(l.id), kernel: kernelOf(denseNames.conv1(l.id)) }));
+  const out: Consumer[] = b.layers.slice(from).map((l) => ({ bn: denseNames.bn1(l.id), kernel: kernelOf(denseNames.conv1(l.id)) }));
   out.push(b.transition !== undefined ? { bn: tBn(bi), kernel: kernelOf(tConv(bi)) } : { bn: denseNames.finalBn, kernel: DENSE_CLASSIFIER_KERNEL });
   return out;
 }
 
+/** Consumers of block `bi`'s stream that come after its layer `li`: the later layers, then the transition or classifier. */
+const consumersAfter = (net: DenseNet, bi: number, li: number): Consumer[] => consumersFrom(net, bi, li + 1);
+
 /**
  * Remap a consumer's input channels by `gHat` (new channel j reads old channel gHat[j]): BatchNorm parameters are
- * copied, kernel rows split among the replicas of each old channel.
+ * copied, kernel rows split among the replicas of each old channel. The kernel is [kh, kw, channels, cout] (a 1×1
+ * conv reading the stream, or the 3×3 conv reading a widened bottleneck) or [channels, classes] (the classifier).
  */
 function remapConsumer(weights: Weights, c: Consumer, gHat: Int32Array, opts: Opts, rng: Rng): void {
   const oldWidth = weights[bnOf(c.bn, 'gamma')].shape[0];
@@ -66,10 +76,31 @@ function remapConsumer(weights: Weights, c: Consumer, gHat: Int32Array, opts: Op
   }
   const k = weights[c.kernel];
   const cout = k.shape[k.shape.length - 1];
-  if (k.data.length !== oldWidth * cout) throw new Error(`${c.kernel} of shape [${k.shape.join(', ')}] does not read ${oldWidth} channels`);
+  const outer = k.data.length / (oldWidth * cout);
+  if (k.shape[k.shape.length - 2] !== oldWidth || !Number.isInteger(outer)) throw new Error(`${c.kernel} of shape [${k.shape.join(', ')}] does not read ${oldWidth} channels`);
   const factors = splitFactors(gHat, oldWidth, opts.split, rng);
-  const shape = k.shape.length === 4 ? [1, 1, gHat.length, cout] : [gHat.length, cout];
-  weights[c.kernel] = { shape, data: remapMiddleAxis(k.data, 1, oldWidth, cout, gHat, factors) };
+  weights[c.kernel] = { shape: [...k.shape.slice(0, -2), gHat.length, cout], data: remapMiddleAxis(k.data, outer, oldWidth, cout, gHat, factors) };
+}
+
+/**
+ * Net2Wider on a kernel's own output axis (its last), Eq. 1–2: filter j ≥ old width copies filter g[j] (random, with
+ * repetition). Noise, when on, goes onto the copies only, from `noiseRng`, scaled by the kernel's standard deviation
+ * (the authors' `widen_filters`). Returns g; the caller remaps whatever reads these outputs.
+ */
+function widenOutputs(weights: Weights, name: string, newWidth: number, opts: Opts, rng: Rng, noiseRng: Rng): Int32Array {
+  const k = weights[name];
+  const oldWidth = k.shape[k.shape.length - 1];
+  const g = randomRemapping(oldWidth, newWidth, rng);
+  const outer = k.data.length / oldWidth;
+  const data = remapMiddleAxis(k.data, outer, oldWidth, 1, g);
+  if (opts.noise > 0) {
+    const sigma = opts.noise * std(k.data);
+    const added = newWidth - oldWidth;
+    const z = noiseRng.normals(outer * added);
+    for (let o = 0; o < outer; o++) for (let j = oldWidth; j < newWidth; j++) data[o * newWidth + j] += sigma * z[o * added + j - oldWidth];
+  }
+  weights[name] = { shape: [...k.shape.slice(0, -1), newWidth], data };
+  return g;
 }
 
 /**
@@ -88,25 +119,53 @@ function widenDenseLayer(net: DenseNet, weights: Weights, id: string, newGrowth:
   const { block: bi, index: li } = locateLayer(net, id);
   const layer = net.blocks[bi].layers[li];
   const off = denseShapes(net).blocks[bi].layerIn[li];
-  const g = randomRemapping(layer.growth, newGrowth, rng);
-  const name = kernelOf(denseNames.conv2(id));
-  const k = weights[name];
-  const outer = k.data.length / layer.growth;
-  const data = remapMiddleAxis(k.data, outer, layer.growth, 1, g);
-  if (opts.noise > 0) {
-    const sigma = opts.noise * std(k.data);
-    const added = newGrowth - layer.growth;
-    const z = noiseRng.normals(outer * added);
-    for (let o = 0; o < outer; o++) for (let j = layer.growth; j < newGrowth; j++) data[o * newGrowth + j] += sigma * z[o * added + j - layer.growth];
-  }
-  weights[name] = { shape: [...k.shape.slice(0, -1), newGrowth], data };
+  const g = widenOutputs(weights, kernelOf(denseNames.conv2(id)), newGrowth, opts, rng, noiseRng);
   for (const c of consumersAfter(net, bi, li)) {
     const oldWidth = weights[bnOf(c.bn, 'gamma')].shape[0];
     // The stream's identity part plus the remapped O_l: Ĝm of Eq. 4, with the 1-based paper indices made 0-based.
-    const gm = new Int32Array(newGrowth);
-    gm.set(g);
-    remapConsumer(weights, c, streamRemap(oldWidth, off, layer.growth, gm), opts, rng);
+    remapConsumer(weights, c, streamRemap(oldWidth, off, layer.growth, g), opts, rng);
   }
+}
+
+/**
+ * Net2Wider for a dense layer's bottleneck (its 1×1 conv), as the authors widen `in_bottle` to bc_ratio · the new
+ * growth rate: the 1×1 conv's filters are replicated (Eq. 1–2); its only reader is the layer's own BN-ReLU-3×3 conv,
+ * whose BatchNorm is copied per replica and whose input rows are split among the replicas (Eq. 3). Exact, since BN and
+ * ReLU act per channel.
+ */
+function widenBottleneck(weights: Weights, id: string, newWidth: number, opts: Opts, rng: Rng, noiseRng: Rng): void {
+  const g = widenOutputs(weights, kernelOf(denseNames.conv1(id)), newWidth, opts, rng, noiseRng);
+  remapConsumer(weights, { bn: denseNames.bn2(id), kernel: kernelOf(denseNames.conv2(id)) }, g, opts, rng);
+}
+
+/**
+ * Net2Wider for the stem (block 0's O0) or the transition after block `bi` − 1 (block bi's O0): the conv's filters are
+ * replicated, and every reader of that block's stream (all of its layers, then its transition or the classifier) reads
+ * the replicas with copied BatchNorm and split rows. The 2×2 average pool after a transition acts per channel, so it
+ * commutes with the replication.
+ */
+function widenBlockInput(net: DenseNet, weights: Weights, bi: number, kernel: string, newWidth: number, opts: Opts, rng: Rng, noiseRng: Rng): void {
+  const oldCount = weights[kernel].shape[3];
+  const g = widenOutputs(weights, kernel, newWidth, opts, rng, noiseRng);
+  for (const c of consumersFrom(net, bi, 0)) {
+    const oldWidth = weights[bnOf(c.bn, 'gamma')].shape[0];
+    remapConsumer(weights, c, streamRemap(oldWidth, 0, oldCount, g), opts, rng);
+  }
+}
+
+/** The weights of `rewidenDenseNet`: from `from` (an action's structure) to `to` (the same, stem and transitions re-widened). */
+function rewidenWeights(from: DenseNet, to: DenseNet, weights: Weights, opts: Opts, rng: Rng, noiseRng: Rng): void {
+  let step = from;
+  if (to.stem.filters > step.stem.filters) {
+    widenBlockInput(step, weights, 0, kernelOf(denseNames.stem), to.stem.filters, opts, rng, noiseRng);
+    step = { ...step, stem: { ...to.stem } };
+  }
+  to.blocks.forEach((b, bi) => {
+    const before = step.blocks[bi].transition;
+    if (b.transition === undefined || before === undefined || b.transition <= before) return;
+    widenBlockInput(step, weights, bi + 1, kernelOf(tConv(bi)), b.transition, opts, rng, noiseRng);
+    step = { ...step, blocks: step.blocks.map((x, i) => (i === bi ? { ...x, transition: b.transition } : x)) };
+  });
 }
 
 /**
@@ -118,7 +177,8 @@ function widenDenseLayer(net: DenseNet, weights: Weights, id: string, newGrowth:
  * The authors' code (han-cai/EAS, DenseBlock.insert_miniblock, scheme 0) instead copies layer P: the new layer's
  * bottleneck reuses P's BatchNorm and 1×1 kernel on [O0 … O_P−1] with zero rows for the O_P channels it also sees, and
  * its 3×3 conv reuses P's filters in a random order with repetition, so O_new(j) = O_P(idx[j]) exactly — in inference
- * and training mode, with no batch statistics needed.
+ * and training mode, with no batch statistics needed. With noise on, both of the new layer's kernels get it, as the
+ * authors' code does (the `wider` noise on its 1×1 kernel and on the remapped 3×3 kernel).
  */
 function insertDenseLayer(parent: DenseNet, child: DenseNet, weights: Weights, bi: number, position: number, opts: Opts, rng: Rng, noiseRng: Rng): void {
   const p = parent.blocks[bi].layers[position];
@@ -149,7 +209,14 @@ function insertDenseLayer(parent: DenseNet, child: DenseNet, weights: Weights, b
   const idx = new Int32Array(g);
   for (let j = 0; j < g; j++) idx[j] = rng.int(0, g - 1);
   const k2 = weights[kernelOf(denseNames.conv2(p.id))];
-  weights[kernelOf(denseNames.conv2(fresh.id))] = { shape: [3, 3, B, g], data: remapMiddleAxis(k2.data, k2.data.length / g, g, 1, idx) };
+  const conv2 = remapMiddleAxis(k2.data, k2.data.length / g, g, 1, idx);
+  if (opts.noise > 0) {
+    // The authors' remap (models/layers.py ConvLayer.remap) puts the same noise on the whole copied 3×3 kernel.
+    const sigma = opts.noise * std(k2.data);
+    const z = noiseRng.normals(conv2.length);
+    for (let i = 0; i < conv2.length; i++) conv2[i] += sigma * z[i];
+  }
+  weights[kernelOf(denseNames.conv2(fresh.id))] = { shape: [3, 3, B, g], data: conv2 };
 
   // Consumers after P in the parent: their stream gains O_new right after O_P, reading O_P's channels.
   const identityAndNew = new Int32Array(2 * g);
@@ -185,26 +252,38 @@ export function applyDenseActions(net: DenseNet, weights: Weights, actions: read
     const parsed = DenseActionSchema.safeParse(raw);
     if (!parsed.success) throw new Error(`action ${i}: not a valid DenseNet action: ${parsed.error.issues.map((x) => `${x.path.join('.') || 'value'}: ${x.message}`).join('; ')}`);
     const action = parsed.data;
+    let structure: DenseNet;
     let child: DenseNet;
     try {
-      child = applyDenseActionToNet(current, action, space);
+      structure = applyDenseActionStructure(current, action, space);
+      child = rewidenDenseNet(structure, space);
     } catch (err) {
       throw new Error(`action ${i} (${JSON.stringify(action)}): ${(err as Error).message}`, { cause: err });
     }
     if (action.type === 'wider') {
-      // Widen one layer at a time, each step on the network as widened so far, so the offsets stay right.
+      // Widen one layer at a time, each step on the network as widened so far, so the offsets stay right: its
+      // bottleneck first, then its 3×3 conv, as the authors' apply_wider_decision does.
       let step = current;
-      for (const b of child.blocks) {
+      const update = (id: string, change: { growth?: number; bottleneck?: number }) => {
+        step = validateDenseNet({ ...step, blocks: step.blocks.map((x) => ({ ...x, layers: x.layers.map((y) => (y.id === id ? { ...y, ...change } : y)) })) });
+      };
+      for (const b of structure.blocks) {
         for (const l of b.layers) {
           const before = step.blocks.flatMap((x) => x.layers).find((x) => x.id === l.id)!;
-          if (before.growth === l.growth) continue;
-          widenDenseLayer(step, w, l.id, l.growth, opts, rng, noiseRng);
-          step = validateDenseNet({ ...step, blocks: step.blocks.map((x) => ({ ...x, layers: x.layers.map((y) => (y.id === l.id ? { ...y, growth: l.growth } : y)) })) });
+          if (l.bottleneck > before.bottleneck) {
+            widenBottleneck(w, l.id, l.bottleneck, opts, rng, noiseRng);
+            update(l.id, { bottleneck: l.bottleneck });
+          }
+          if (l.growth > before.growth) {
+            widenDenseLayer(step, w, l.id, l.growth, opts, rng, noiseRng);
+            update(l.id, { growth: l.growth });
+          }
         }
       }
     } else {
-      insertDenseLayer(current, child, w, action.block, action.position, opts, rng, noiseRng);
+      insertDenseLayer(current, structure, w, action.block, action.position, opts, rng, noiseRng);
     }
+    rewidenWeights(structure, child, w, opts, rng, noiseRng);
     current = child;
   });
   validateDenseWeights(current, w);

@@ -1,4 +1,5 @@
-import { BN_PARAMS, type BnParam, type Weights, WeightArraySchema, WeightsError } from '../nn/weights';
+import { type WeightSpec, initWeightsFor, validateWeightsFor } from '../nn/network';
+import { BN_PARAMS, type BnParam, type Weights } from '../nn/weights';
 import type { Rng } from '../util/rng';
 import { denseShapes, validateDenseNet } from './analysis';
 import type { DenseNet } from './schema';
@@ -38,9 +39,9 @@ export const DENSE_CLASSIFIER_BIAS = 'classifier/bias';
  * Every weight of a DenseNet with its shape and where it lives (tfjs layer, index in that layer's weights), in network
  * order. Conv kernels are [kh, kw, cin, cout]; the classifier kernel [channels, classes].
  */
-export function denseWeightSpecs(net: DenseNet): { name: string; shape: number[]; layer: string; index: number }[] {
+export function denseWeightSpecs(net: DenseNet): WeightSpec[] {
   const s = denseShapes(net);
-  const out: { name: string; shape: number[]; layer: string; index: number }[] = [];
+  const out: WeightSpec[] = [];
   const conv = (layer: string, shape: number[]) => out.push({ name: kernelOf(layer), shape, layer, index: 0 });
   const bn = (layer: string, width: number) => BN_PARAMS.forEach((p, index) => out.push({ name: bnOf(layer, p), shape: [width], layer, index }));
   conv(denseNames.stem, [net.stem.kernel, net.stem.kernel, net.input[2], net.stem.filters]);
@@ -63,54 +64,12 @@ export function denseWeightSpecs(net: DenseNet): { name: string; shape: number[]
   return out;
 }
 
-export function expectedDenseWeightShapes(net: DenseNet): Map<string, number[]> {
-  validateDenseNet(net);
-  return new Map(denseWeightSpecs(net).map((w) => [w.name, w.shape]));
-}
-
 /** Throw a WeightsError naming the weight unless `weights` holds exactly the network's weights with the right shapes. */
 export function validateDenseWeights(net: DenseNet, weights: Weights): void {
-  const expected = expectedDenseWeightShapes(net);
-  for (const [name, shape] of expected) {
-    const w = weights[name];
-    if (!w) throw new WeightsError(name, `missing (expected shape [${shape.join(', ')}])`);
-    const parsed = WeightArraySchema.safeParse(w);
-    if (!parsed.success) throw new WeightsError(name, parsed.error.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`).join('; '));
-    if (w.shape.length !== shape.length || w.shape.some((v, i) => v !== shape[i])) {
-      throw new WeightsError(name, `shape [${w.shape.join(', ')}] does not match the network's [${shape.join(', ')}]`);
-    }
-  }
-  for (const name of Object.keys(weights)) if (!expected.has(name)) throw new WeightsError(name, 'unexpected: the network has no such weight');
+  validateWeightsFor(denseWeightSpecs(validateDenseNet(net)), weights);
 }
 
-function fillNormal(data: Float32Array, std: number, rng: Rng): void {
-  for (let i = 0; i < data.length; i += 2) {
-    let u = 0;
-    while (u === 0) u = rng.float();
-    const r = Math.sqrt(-2 * Math.log(u)) * std;
-    const theta = 2 * Math.PI * rng.float();
-    data[i] = r * Math.cos(theta);
-    if (i + 1 < data.length) data[i + 1] = r * Math.sin(theta);
-  }
-}
-
-/**
- * Fresh weights, seeded: He-normal conv kernels (std √(2/fan_in), as DenseNet's reference code), identity BatchNorm
- * (gamma 1, beta 0, mean 0, var 1), a Glorot-uniform classifier kernel and zero bias.
- */
+/** Fresh weights, seeded (src/nn/network.ts initWeightsFor: He-normal kernels as DenseNet's reference code, identity BatchNorm). */
 export function initDenseWeights(net: DenseNet, rng: Rng): Weights {
-  const out: Weights = {};
-  for (const { name, shape } of denseWeightSpecs(validateDenseNet(net))) {
-    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    if (name === DENSE_CLASSIFIER_KERNEL) {
-      const limit = Math.sqrt(6 / (shape[0] + shape[1]));
-      for (let i = 0; i < data.length; i++) data[i] = (2 * rng.float() - 1) * limit;
-    } else if (name.endsWith('/kernel')) {
-      fillNormal(data, Math.sqrt(2 / shape.slice(0, -1).reduce((a, b) => a * b, 1)), rng);
-    } else if (name.endsWith('/gamma') || name.endsWith('/moving_variance')) {
-      data.fill(1);
-    }
-    out[name] = { shape, data };
-  }
-  return out;
+  return initWeightsFor(denseWeightSpecs(validateDenseNet(net)), rng);
 }

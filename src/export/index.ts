@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import type { NetworkRef } from '../activities/contract';
+import type { NetworkRef } from '../store/records';
 import * as tf from '@tensorflow/tfjs';
-import { CHECKPOINT_FILES } from '../checkpoint';
-import { anyCanonicalKey, anyNotation, anyParamCount, buildAnyInferenceModel, loadAnyNetwork } from '../densenet/network';
+import { CHECKPOINT_FILES, loadNetwork } from '../checkpoint';
+import { buildInferenceModelOf } from '../nn/network';
 import { loadSplits } from '../data/protocol';
 import { TrainDatasetSchema, TrainResultSchema } from '../train/job';
 import { replaceDirAtomic } from '../report/output';
@@ -159,7 +159,7 @@ export async function exportNetworks(opts: ExportOptions): Promise<ExportOutput>
   await replaceDirAtomic(out, EXPORT_MARKER, async (tmp) => {
     for (const [i, c] of chosen.entries()) {
       const src = resolveNetworkDir(view, c.network.dir);
-      const { arch, weights, modelOptions } = loadAnyNetwork(src); // validates model.json, weights.bin and arch.json together
+      const { arch, space, weights, modelOptions } = loadNetwork(src); // validates model.json, weights.bin and arch.json together
       const meta = readMeta(src);
       const tr = meta.trainResult;
       const metric = tr.mode === 'final' ? 'test' : 'validation';
@@ -173,23 +173,23 @@ export async function exportNetworks(opts: ExportOptions): Promise<ExportOutput>
       const dirName = `${rank}-${c.network.name}`;
       const dest = path.join(tmp, dirName);
       fs.mkdirSync(dest);
-      const model = buildAnyInferenceModel(arch, weights, normalization, { bnEpsilon: modelOptions.bnEpsilon });
+      const model = buildInferenceModelOf(space, arch, weights, normalization, { bnEpsilon: modelOptions.bnEpsilon });
       try {
         await saveLayersModel(model, dest);
       } finally {
         model.dispose();
       }
       fs.writeFileSync(path.join(dest, 'arch.json'), JSON.stringify(arch, null, 2) + '\n');
-      fs.writeFileSync(path.join(dest, 'notation.txt'), anyNotation(arch) + '\n');
+      fs.writeFileSync(path.join(dest, 'notation.txt'), space.notation(arch) + '\n');
       fs.writeFileSync(path.join(dest, 'history.json'), JSON.stringify({ mode: tr.mode, epochs: tr.epochs, history: tr.history, recipe: meta.recipe ?? null }, null, 2) + '\n');
       const record: ExportedNetwork = ExportedNetworkSchema.parse({
         rank,
         name: c.network.name,
         from: c.from,
         dir: dirName,
-        notation: anyNotation(arch),
-        key: anyCanonicalKey(arch),
-        params: anyParamCount(arch),
+        notation: space.notation(arch),
+        key: space.key(arch),
+        params: space.params(arch),
         input: { pixels: 'raw 0-255', normalization: { mean: normalization.mean, std: normalization.std } },
         metric,
         accuracy,

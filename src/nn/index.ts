@@ -1,3 +1,4 @@
 export * from './weights';
 export * from './model';
 export * from './forward';
+export * from './network';

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { type Arch, isWeighted } from '../arch';
-import { BN_PARAMS, CLASSIFIER_BIAS, CLASSIFIER_KERNEL, type Weights, WeightsError, bnName, expectedWeightShapes, kernelName, validateWeights } from './weights';
+import type { Arch } from '../arch';
+import { type Graph, type NetGraphs, buildInferenceModelOf, buildModelOf, extractWeightsFor, setWeightsFor } from './network';
+import { type Weights, plainWeightSpecs } from './weights';
 
 /**
  * Defaults:
@@ -46,20 +47,7 @@ export const layerNames = {
 
 /** Which tfjs layer holds each of our weights, and its position in that layer's `weights` list. */
 export function weightLocations(arch: Arch): Map<string, { layer: string; index: number }> {
-  const out = new Map<string, { layer: string; index: number }>();
-  for (const l of arch.layers) {
-    if (!isWeighted(l)) continue;
-    out.set(kernelName(l.id), { layer: layerNames.main(l.id), index: 0 });
-    BN_PARAMS.forEach((p, i) => out.set(bnName(l.id, p), { layer: layerNames.bn(l.id), index: i }));
-  }
-  out.set(CLASSIFIER_KERNEL, { layer: layerNames.classifier, index: 0 });
-  out.set(CLASSIFIER_BIAS, { layer: layerNames.classifier, index: 1 });
-  return out;
-}
-
-interface Graph {
-  input: tf.SymbolicTensor;
-  logits: tf.SymbolicTensor;
+  return new Map(plainWeightSpecs(arch).map((w) => [w.name, { layer: w.layer, index: w.index }]));
 }
 
 function buildGraph(arch: Arch, opts: ModelOptions, inputNormalization?: boolean): Graph {
@@ -102,55 +90,17 @@ function buildGraph(arch: Arch, opts: ModelOptions, inputNormalization?: boolean
   return { input, logits };
 }
 
+/** The plain space's weight layout and graph, for the generic model, checkpoint and training code (src/nn/network.ts). */
+export const PLAIN_GRAPHS: NetGraphs<Arch> = { weightSpecs: plainWeightSpecs, graph: (arch, opts, norm) => buildGraph(arch, opts, norm), inputShape: (arch) => arch.input };
+
 /** Copy our weights into the model's variables (by layer name and position, never by variable name). */
 export function setModelWeights(model: tf.LayersModel, arch: Arch, weights: Weights, onlyLayers?: ReadonlySet<string>): void {
-  const byLayer = new Map<string, { index: number; name: string }[]>();
-  for (const [name, loc] of weightLocations(arch)) {
-    if (onlyLayers && !onlyLayers.has(loc.layer)) continue;
-    const list = byLayer.get(loc.layer) ?? [];
-    list.push({ index: loc.index, name });
-    byLayer.set(loc.layer, list);
-  }
-  for (const [layerName, list] of byLayer) {
-    const layer = model.getLayer(layerName);
-    if (layer.weights.length !== list.length) throw new Error(`model layer ${layerName} has ${layer.weights.length} weights, expected ${list.length}`);
-    list.sort((a, b) => a.index - b.index);
-    const values = list.map(({ name }) => tf.tensor(weights[name].data, weights[name].shape, 'float32'));
-    try {
-      layer.setWeights(values);
-    } finally {
-      tf.dispose(values);
-    }
-  }
+  setWeightsFor(model, plainWeightSpecs(arch), weights, onlyLayers);
 }
 
-/**
- * The Layers model of `arch` with its zero-initialised variables: topology and variable names, for saving a checkpoint
- * without uploading the weights (tens of MB for grown networks) into a model that is only serialised.
- */
-export function buildTopologyModel(arch: Arch, opts: ModelOptions = {}): tf.LayersModel {
-  ModelOptionsSchema.parse(opts);
-  const g = buildGraph(arch, opts);
-  return tf.model({ inputs: g.input, outputs: g.logits, name: 'eas' });
-}
-
-/**
- * A trainable tfjs model for `arch` holding `weights`. It outputs LOGITS (linear classifier): apply softmax in the loss
- * (tf.losses.softmaxCrossEntropy) and compare logits when verifying transformations.
- * Layer names derive from layer ids (see `layerNames`), so they are stable across transformations.
- */
+/** A trainable tfjs model for `arch` holding `weights`; it outputs logits (src/nn/network.ts buildModelOf). */
 export function buildModel(arch: Arch, weights: Weights, opts: ModelOptions = {}): tf.LayersModel {
-  ModelOptionsSchema.parse(opts);
-  validateWeights(arch, weights);
-  const g = buildGraph(arch, opts);
-  const model = tf.model({ inputs: g.input, outputs: g.logits, name: 'eas' });
-  try {
-    setModelWeights(model, arch, weights);
-  } catch (err) {
-    model.dispose();
-    throw err;
-  }
-  return model;
+  return buildModelOf(PLAIN_GRAPHS, arch, weights, opts);
 }
 
 export const INPUT_NORMALIZATION_LAYER = 'input_normalization';
@@ -184,42 +134,12 @@ export function setInputNormalization(model: tf.LayersModel, norm: InputNormaliz
   }
 }
 
-/**
- * A self-contained inference model: raw pixels (0–255, float32) in, logits out. Its first layer is the dataset's
- * per-channel normalisation (x − mean) / std, held as a non-trainable BatchNormalization whose moving statistics are the
- * mean and std² (in inference a BatchNormalization computes exactly that affine map), so the model loads with plain
- * tf.loadLayersModel, with no eas code around it. No dropout (inference only).
- */
+/** Raw pixels (0–255) in, logits out (src/nn/network.ts buildInferenceModelOf). */
 export function buildInferenceModel(arch: Arch, weights: Weights, norm: InputNormalization, opts: Pick<ModelOptions, 'bnEpsilon'> = {}): tf.LayersModel {
-  checkInputNormalization(norm, arch.input[2]);
-  validateWeights(arch, weights);
-  const g = buildGraph(arch, { bnEpsilon: opts.bnEpsilon }, true);
-  const model = tf.model({ inputs: g.input, outputs: g.logits, name: 'eas' });
-  try {
-    setModelWeights(model, arch, weights);
-    setInputNormalization(model, norm);
-  } catch (err) {
-    model.dispose();
-    throw err;
-  }
-  return model;
+  return buildInferenceModelOf(PLAIN_GRAPHS, arch, weights, norm, opts);
 }
 
 /** Read every weight (including BatchNorm moving statistics) back out of a model built by buildModel. */
 export function extractWeights(model: tf.LayersModel, arch: Arch): Weights {
-  const expected = expectedWeightShapes(arch);
-  const out: Weights = {};
-  for (const [name, loc] of weightLocations(arch)) {
-    const layer = model.getLayer(loc.layer);
-    const variable = layer.weights[loc.index];
-    const shape = expected.get(name)!;
-    if (!variable) throw new WeightsError(name, `model layer ${loc.layer} has no weight #${loc.index}`);
-    const got = variable.shape as number[];
-    if (got.length !== shape.length || got.some((v, i) => v !== shape[i])) {
-      throw new WeightsError(name, `model variable has shape [${got.join(', ')}], the architecture needs [${shape.join(', ')}]`);
-    }
-    // Copy: on the cpu backend dataSync returns the variable's own buffer.
-    out[name] = { shape: [...shape], data: new Float32Array(variable.read().dataSync() as Float32Array) };
-  }
-  return out;
+  return extractWeightsFor(model, plainWeightSpecs(arch));
 }

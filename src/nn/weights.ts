@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type Arch, isWeighted, shapes, validateArch } from '../arch';
 import type { Rng } from '../util/rng';
+import { type WeightSpec, initWeightsFor, validateWeightsFor } from './network';
 
 /**
  * Network weights as plain typed arrays, so that transformations are pure math with no tensors.
@@ -68,21 +69,9 @@ export function expectedWeightShapes(arch: Arch): Map<string, number[]> {
   return out;
 }
 
-const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
-
 /** Throw a WeightsError naming the weight unless `weights` holds exactly the arch's weights with the right shapes. */
 export function validateWeights(arch: Arch, weights: Weights): void {
-  const expected = expectedWeightShapes(arch);
-  for (const [name, shape] of expected) {
-    const w = weights[name];
-    if (!w) throw new WeightsError(name, `missing (expected shape [${shape.join(', ')}])`);
-    const parsed = WeightArraySchema.safeParse(w);
-    if (!parsed.success) throw new WeightsError(name, parsed.error.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`).join('; '));
-    if (!sameShape(w.shape, shape)) throw new WeightsError(name, `shape [${w.shape.join(', ')}] does not match the architecture's [${shape.join(', ')}]`);
-  }
-  for (const name of Object.keys(weights)) {
-    if (!expected.has(name)) throw new WeightsError(name, 'unexpected: the architecture has no such weight');
-  }
+  validateWeightsFor(plainWeightSpecs(arch), weights);
 }
 
 export function cloneWeights(weights: Weights): Weights {
@@ -91,41 +80,19 @@ export function cloneWeights(weights: Weights): Weights {
   return out;
 }
 
-/** Fill with N(0, std²), using both Box-Muller outputs (half the draws of Rng.normal). */
-function fillNormal(data: Float32Array, std: number, rng: Rng): void {
-  for (let i = 0; i < data.length; i += 2) {
-    let u = 0;
-    while (u === 0) u = rng.float();
-    const r = Math.sqrt(-2 * Math.log(u)) * std;
-    const theta = 2 * Math.PI * rng.float();
-    data[i] = r * Math.cos(theta);
-    if (i + 1 < data.length) data[i + 1] = r * Math.sin(theta);
-  }
-}
-
-function fillUniform(data: Float32Array, limit: number, rng: Rng): void {
-  for (let i = 0; i < data.length; i++) data[i] = (2 * rng.float() - 1) * limit;
-}
-
-/**
- * Fresh weights: He-normal conv/fc kernels (std √(2/fan_in), the gain for a ReLU that follows), BatchNorm as the
- * identity (gamma 1, beta 0, mean 0, var 1), a Glorot-uniform classifier kernel (it feeds softmax, not a ReLU, so the
- * ReLU gain does not apply) and a zero classifier bias.
- */
+/** Fresh weights (src/nn/network.ts initWeightsFor: He-normal kernels, identity BatchNorm, Glorot classifier). */
 export function initWeights(arch: Arch, rng: Rng): Weights {
-  const out: Weights = {};
+  return initWeightsFor(plainWeightSpecs(arch), rng);
+}
+
+/** Every weight of a plain network with its tfjs location, in expectedWeightShapes order (the layout checkpoints and training follow). */
+export function plainWeightSpecs(arch: Arch): WeightSpec[] {
+  const out: WeightSpec[] = [];
   for (const [name, shape] of expectedWeightShapes(arch)) {
-    const size = shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(size);
-    if (name === CLASSIFIER_KERNEL) {
-      fillUniform(data, Math.sqrt(6 / (shape[0] + shape[1])), rng);
-    } else if (name.endsWith('/kernel')) {
-      const fanIn = shape.slice(0, -1).reduce((a, b) => a * b, 1);
-      fillNormal(data, Math.sqrt(2 / fanIn), rng);
-    } else if (name.endsWith('/gamma') || name.endsWith('/moving_variance')) {
-      data.fill(1);
-    }
-    out[name] = { shape, data };
+    const [id, ...rest] = name.split('/');
+    if (id === 'classifier') out.push({ name, shape, layer: 'classifier', index: rest[0] === 'kernel' ? 0 : 1 });
+    else if (rest[0] === 'kernel') out.push({ name, shape, layer: id, index: 0 });
+    else out.push({ name, shape, layer: `${id}_bn`, index: BN_PARAMS.indexOf(rest[1] as BnParam) });
   }
   return out;
 }

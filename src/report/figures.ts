@@ -1,5 +1,5 @@
 import type { TopLevelSpec } from 'vega-lite/build/index';
-import type { CandidateRecord } from '../activities/contract';
+import type { CandidateRecord } from '../store/records';
 import { FIGURE_CONFIG } from './render';
 import type { RunView } from './runview';
 import { isScored, rewardOf } from '../search/rules';

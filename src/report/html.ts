@@ -1,4 +1,4 @@
-import type { NetworkRef } from '../activities/contract';
+import type { NetworkRef } from '../store/records';
 import { type Lineage, type LineageStep, describeAction } from './lineage';
 import type { RunView } from './runview';
 import { bestCandidate, isScored } from '../search/rules';

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { CandidateRecord, NetworkRef } from '../activities/contract';
+import type { CandidateRecord, NetworkRef } from '../store/records';
 import type { Action } from '../arch';
 import { RunLayout } from '../store/layout';
 import { type RunView, sameRunPath } from './runview';
@@ -88,4 +88,9 @@ export function lineages(view: RunView): Lineage[] {
   }
   const best = bestCandidate(view.candidates);
   return best ? [{ target: best.name, steps: chainTo(view, best.name) }] : [];
+}
+
+/** The chain start → … → `name` for any network of the view (a candidate, a stage best, the start); for the dashboard. */
+export function lineageTo(view: RunView, name: string): LineageStep[] {
+  return chainTo(view, name);
 }

@@ -1,11 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { type CandidateRecord, CandidateRecordSchema, type NetworkRef, NetworkRefSchema } from '../activities/contract';
-import { ActionSchema, ArchSchema, canonicalKey, paramCount, toNotation } from '../arch';
-import { denseCanonicalKey, denseParamCount } from '../densenet/analysis';
-import { toDenseNotation } from '../densenet/notation';
-import { DenseNetSchema } from '../densenet/schema';
+import { type CandidateRecord, CandidateRecordSchema, type NetworkRef, NetworkRefSchema } from '../store/records';
+import { ArchSchema } from '../arch';
+import { AnyActionSchema, AnyNetSchema, spaceOfNet } from '../space';
 import { type SearchConfig, SearchConfigSchema } from '../config/search-config';
 import { readSearchResult } from '../store/result';
 import { storageRoot } from '../store/root';
@@ -89,12 +87,15 @@ export function locateRun(root: string, searchId: string): string {
 
 const StageSummarySchema = z.object({ stage: z.number().int(), start: NetworkRefSchema, candidates: z.array(CandidateRecordSchema) });
 const OutcomeSchema = z.object({ network: NetworkRefSchema, diverged: z.boolean() }).passthrough();
-// Plain samples carry `arch`, DenseNet samples `net` (src/densenet/controller.ts).
+// A sample's network is `net` (src/controller/types.ts); samples of plain searches written before the one controller kept it in `arch`.
 const SamplesSchema = z
-  .object({ samples: z.array(z.union([z.object({ actions: z.array(ActionSchema), arch: ArchSchema }), z.object({ actions: z.array(ActionSchema), net: DenseNetSchema })])) })
+  .object({ samples: z.array(z.union([z.object({ actions: z.array(AnyActionSchema), net: AnyNetSchema }).passthrough(), z.object({ actions: z.array(AnyActionSchema), arch: ArchSchema }).passthrough()])) })
   .passthrough();
-const sampledNet = (s: z.infer<typeof SamplesSchema>['samples'][number]) =>
-  'arch' in s ? { key: canonicalKey(s.arch), notation: toNotation(s.arch), params: paramCount(s.arch) } : { key: denseCanonicalKey(s.net), notation: toDenseNotation(s.net), params: denseParamCount(s.net) };
+function sampledNet(s: z.infer<typeof SamplesSchema>['samples'][number]): { key: string; notation: string; params: number } {
+  const net = 'net' in s ? s.net : s.arch;
+  const space = spaceOfNet(net);
+  return { key: space.key(net), notation: space.notation(net), params: space.params(net) };
+}
 const TransformMetaSchema = z.object({ maxAbsDiff: z.number().optional() }).passthrough();
 
 function readOutcome(jobDir: string): z.infer<typeof OutcomeSchema> | undefined {
@@ -272,3 +273,73 @@ export function resolveNetworkDir(view: Pick<RunView, 'runDir' | 'searchId'>, di
   }
   throw new RunStoreError(dir, `network checkpoint is missing (recorded in the run store of '${view.searchId}' at ${view.runDir})`);
 }
+
+// ---- Additions for the live dashboard (src/ui): listing run stores, a candidate's training curve ----------------
+
+const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** Whether `id` is a valid search name (the folder of a run store under the root): no separators, no leading dot. */
+export function isRunId(id: string): boolean {
+  return RUN_ID.test(id) && id.length <= 200;
+}
+
+/** The search ids under the storage root that hold a run store (result.json, config.json or start/), sorted by name. */
+export function listRunIds(root: string): string[] {
+  if (!fs.existsSync(root)) return [];
+  return fs
+    .readdirSync(root, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && isRunId(d.name))
+    .map((d) => d.name)
+    .filter((id) => {
+      const layout = new RunLayout(path.join(root, id));
+      return fs.existsSync(layout.result()) || fs.existsSync(layout.config()) || fs.existsSync(layout.start());
+    })
+    .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+}
+
+/** The search space a run explores: 'plain' (the paper's CNN space) or 'densenet' (null without config). */
+export function runSpaceKind(view: Pick<RunView, 'config'>): 'plain' | 'densenet' | null {
+  return view.config ? view.config.searchSpace.kind : null;
+}
+
+/** Where a candidate's training job lives in this run store (its init/, work/ epoch checkpoints and trained/). */
+export function candidateJobDir(view: Pick<RunView, 'runDir'>, c: Pick<CandidateRecord, 'stage' | 'episode' | 'index'>): string {
+  return new RunLayout(view.runDir).candidate({ stage: c.stage, episode: c.episode, index: c.index });
+}
+
+/** One epoch of a training curve, as the trainer records it (src/train/checkpoint.ts EpochRecord). */
+export interface CurvePoint {
+  epoch: number;
+  loss: number;
+  trainAcc: number;
+  valAcc: number | null;
+  lr: number;
+  seconds: number;
+}
+
+const CurvePointSchema = z.object({ epoch: z.number(), loss: z.number(), trainAcc: z.number(), valAcc: z.number().nullable(), lr: z.number(), seconds: z.number() }).passthrough();
+const TrainedMetaSchema = z.object({ trainResult: z.object({ history: z.array(CurvePointSchema) }).passthrough() }).passthrough();
+const EpochStateSchema = z.object({ history: z.array(CurvePointSchema) }).passthrough();
+
+/**
+ * The per-epoch training curve of a training job folder: from its published network (trained/meta.json) when it
+ * finished, else from its latest epoch checkpoint (work/epoch-NNNN/state.json) while it trains; empty when neither
+ * exists yet. `done` tells which.
+ */
+export function trainingCurve(jobDir: string): { points: CurvePoint[]; done: boolean } {
+  const { trained, work } = jobPaths(jobDir);
+  const metaFile = path.join(trained, 'meta.json');
+  if (fs.existsSync(metaFile)) {
+    const meta = readJsonFile(metaFile, TrainedMetaSchema, 'trained network meta', RunStoreError);
+    return { points: meta.trainResult.history.map(curvePoint), done: true };
+  }
+  const epochs = numbered(work, 'epoch');
+  for (const e of epochs.reverse()) {
+    const state = path.join(work, `epoch-${String(e).padStart(4, '0')}`, 'state.json');
+    if (!fs.existsSync(state)) continue;
+    return { points: readJsonFile(state, EpochStateSchema, 'epoch checkpoint state', RunStoreError).history.map(curvePoint), done: false };
+  }
+  return { points: [], done: false };
+}
+
+const curvePoint = (h: z.infer<typeof CurvePointSchema>): CurvePoint => ({ epoch: h.epoch, loss: h.loss, trainAcc: h.trainAcc, valAcc: h.valAcc, lr: h.lr, seconds: h.seconds });

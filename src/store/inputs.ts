@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { diffConfigs, formatChanges, type FieldChange } from '../search/config-diff';
+import { diffConfigs, formatChanges, type FieldChange } from '../util/config-diff';
 import { writeJsonAtomic } from '../util/atomic';
 
 /**

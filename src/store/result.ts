@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { z } from 'zod';
-import { CandidateRecordSchema, NetworkRefSchema } from '../activities/contract';
+import { CandidateRecordSchema, NetworkRefSchema } from './records';
 import { SearchConfigSchema } from '../config/search-config';
 
 /** runs/<id>/result.json: the whole search, reloadable without Temporal. */

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { type AnyNet, AnyNetSchema } from '../densenet/network';
+import { type AnyNet, AnyNetSchema } from '../space';
 import type { Weights } from '../nn';
 import { publishDirAtomic } from '../util/atomic';
 import { BadInputError } from './errors';

@@ -3,9 +3,9 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { initBackend } from '../backend';
 import { CHECKPOINT_FILES } from '../checkpoint';
-import { anyParamCount, loadAnyNetwork, saveAnyNetwork } from '../densenet/network';
+import { loadNetwork, saveNetwork } from '../checkpoint/network';
 import { loadSplits, type DatasetSplits } from '../data';
-import { DatasetConfigSchema } from '../config/dataset';
+import { DatasetConfigSchema } from '../data/config';
 import { BadInputError } from './errors';
 import { EpochRecordSchema, latestEpochCheckpoint, loadEpochCheckpoint, removeStaleTemporaries } from './checkpoint';
 import { modelOptionsFor, trainNetwork, type BatchReport, type EpochReport } from './loop';
@@ -126,9 +126,9 @@ async function loadData(spec: TrainJobSpec): Promise<DatasetSplits> {
   }
 }
 
-function loadStart(dir: string): ReturnType<typeof loadAnyNetwork> {
+function loadStart(dir: string): ReturnType<typeof loadNetwork> {
   try {
-    return loadAnyNetwork(dir);
+    return loadNetwork(dir);
   } catch (err) {
     throw new BadInputError(`network: ${(err as Error).message}`, { cause: err });
   }
@@ -192,7 +192,7 @@ export async function executeTrainJob(specInput: TrainJobSpecInput | TrainJobSpe
     epochsRun: outcome.epochsRun,
     ...(resumeDir ? { resumedFrom: resumeDir } : {}),
     output: spec.output,
-    params: anyParamCount(arch),
+    params: start.space.params(arch),
     trainImages: data.train.count,
     evalImages: data.eval.count,
     backend: backend.name,
@@ -200,7 +200,7 @@ export async function executeTrainJob(specInput: TrainJobSpecInput | TrainJobSpe
   };
   // The input normalisation the network was trained with, so an export can carry it (raw pixels in, logits out).
   const meta = { trainResult: TrainResultSchema.parse(result), startedFrom: spec.network, seed: spec.seed, dataset: spec.dataset, recipe: spec.recipe, normalization: data.normalization };
-  const publishedNow = await saveAnyNetwork(spec.output, arch, outcome.weights, meta, { model: modelOptionsFor(spec.recipe) });
+  const publishedNow = await saveNetwork(spec.output, arch, outcome.weights, meta, { model: modelOptionsFor(spec.recipe) });
   // Another attempt may have published first; its result stands (same seed and inputs, same weights).
   return publishedNow ? result : readPublishedResult(spec.output)!;
 }

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import { type AnyNet, anyWeightLocations, buildAnyModel, extractAnyWeights } from '../densenet/network';
-import { nativeMomentumStep, nativeStepAvailable } from '../backend/native';
+import { buildModelOf, extractWeightsFor } from '../nn/network';
+import type { AnyNet } from '../space';
+import { networkSpaceOfNet } from '../space/networks';
+import { nativeMomentumStep, nativeStepAvailable, nativeTrainingForward } from '../backend/native';
 import { batchIndices } from '../data/split';
 import type { Rng as RngType } from '../util/rng';
 import { Rng } from '../util/rng';
@@ -81,8 +83,8 @@ interface TrainableVariable {
  */
 function trainableVariables(model: tf.LayersModel, arch: AnyNet): TrainableVariable[] {
   const out: TrainableVariable[] = [];
-  for (const [name, loc] of anyWeightLocations(arch)) {
-    const lv = model.getLayer(loc.layer).weights[loc.index];
+  for (const { name, layer, index } of networkSpaceOfNet(arch).weightSpecs(arch)) {
+    const lv = model.getLayer(layer).weights[index];
     if (!lv.trainable) continue;
     out.push({ name, variable: lv.read() as tf.Variable, decay: name.endsWith('/kernel') });
   }
@@ -194,12 +196,15 @@ export async function trainNetwork(opts: TrainLoopOptions): Promise<TrainOutcome
     weights = opts.resume.weights;
   }
 
-  const model = buildAnyModel(arch, weights, modelOptionsFor(recipe));
+  const space = networkSpaceOfNet(arch);
+  const model = buildModelOf(space, arch, weights, modelOptionsFor(recipe));
   const optimizer = createOptimizer(recipe);
   const decay = tf.scalar(recipe.weightDecay);
   try {
     const vars = trainableVariables(model, arch);
     const varList = vars.map((v) => v.variable);
+    // DenseNets on the native engine: the same training forward pass through fused native dense-block kernels
+    const nativeForward = nativeTrainingForward(model, arch);
     if (opts.resume) await restoreOptimizer(optimizer, vars, opts.resume);
     const [h, w, c] = train.shape;
 
@@ -222,7 +227,7 @@ export async function trainNetwork(opts: TrainLoopOptions): Promise<TrainOutcome
           const labels = tf.tensor1d(data.y, 'int32');
           let batchCorrect: tf.Tensor | undefined;
           const { value, grads } = tf.variableGrads(() => {
-            const logits = model.apply(xs, { training: true }) as tf.Tensor2D;
+            const logits = (nativeForward ? nativeForward(xs) : model.apply(xs, { training: true })) as tf.Tensor2D;
             batchCorrect = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'int32')));
             return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, arch.classes), logits) as tf.Scalar;
           }, varList);
@@ -266,7 +271,7 @@ export async function trainNetwork(opts: TrainLoopOptions): Promise<TrainOutcome
           rng: { order: orderRng.state(), augment: augmentRng.state() },
           optimizerIterations: iterations,
           history,
-          weights: extractAnyWeights(model, arch),
+          weights: extractWeightsFor(model, space.weightSpecs(arch)),
           momentum,
         });
       }
@@ -275,7 +280,7 @@ export async function trainNetwork(opts: TrainLoopOptions): Promise<TrainOutcome
 
     const last = history.at(-1);
     return {
-      weights: extractAnyWeights(model, arch),
+      weights: extractWeightsFor(model, space.weightSpecs(arch)),
       history,
       epochsRun: epochs - startEpoch,
       loss: last?.loss ?? NaN,

@@ -1,6 +1,6 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createTrainActivities } from '../activities/train';
-import { DevicePool } from './devices';
+import { DevicePool } from '../train/devices';
 
 export interface TrainWorkerOptions {
   connection: NativeConnection;

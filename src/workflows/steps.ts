@@ -1,11 +1,5 @@
 import { condition, log } from '@temporalio/workflow';
 import type { CandidateFailure, CandidateRecord, NetworkRef, SampledCandidate, SearchResultSummary, TrainNetworkInput, TrainNetworkOutput } from '../activities/contract';
-import { paramCount, parseNotation } from '../arch';
-import { datasetInputShape } from '../config/semantic';
-import { denseSpaceOf } from '../config/search-config';
-import { denseParamCount } from '../densenet/analysis';
-import { parseDenseNotation } from '../densenet/notation';
-import type { DenseSpace } from '../densenet/schema';
 import { bestCandidate, firstByKey, rewardOf, topCandidates } from '../search/rules';
 import { RunLayout, candidateName, jobPaths } from '../store/layout';
 import { type TrainingPhase, recipeFor } from '../train/recipe';
@@ -109,8 +103,7 @@ export async function runEpisode(run: Run, s: CarriedState, seen: Seen): Promise
         episode,
         policy: s.policy,
         controller,
-        space: config.space,
-        ...denseOf(config),
+        searchSpace: config.searchSpace,
         start: s.stageStart.dir,
         n,
         seed: deriveSeed(config.seed, 'sample', s.stage, episode),
@@ -131,8 +124,7 @@ export async function runEpisode(run: Run, s: CarriedState, seen: Seen): Promise
         accuracies: records.map(rewardOf),
         output: layoutOf(s).policy(s.policyUpdates + 1),
         controller,
-        space: config.space,
-        ...denseOf(config),
+        searchSpace: config.searchSpace,
         policySeed: deriveSeed(config.seed, 'policy'),
       },
     ]),
@@ -177,8 +169,7 @@ async function transformAndTrain(run: Run, s: CarriedState, episode: number, c: 
           name,
           start: s.stageStart.dir,
           actions: c.actions,
-          space: config.space,
-        ...denseOf(config),
+          searchSpace: config.searchSpace,
           transform: config.transform,
           output: jobPaths(candDir).init,
           seed: deriveSeed(config.seed, 'transform', name),
@@ -207,25 +198,8 @@ function rethrow(err: unknown): never {
 /** A failed candidate's record: reward 0, never best; its network as far as it got (the sampled architecture at least). */
 function failedOutcome(run: Run, name: string, candDir: string, c: SampledCandidate, child: { network: NetworkRef; maxAbsDiff: number } | null, failed: CandidateFailure): Outcome {
   log.warn(`${name} failed in ${failed.step} (${failed.type}): ${failed.message}; recorded with reward 0, the search goes on`);
-  const network: NetworkRef = child ? { ...child.network, accuracy: null } : { name, dir: jobPaths(candDir).init, notation: c.notation, key: c.key, params: paramsOf(run, c.notation), accuracy: null };
+  const network: NetworkRef = child ? { ...child.network, accuracy: null } : { name, dir: jobPaths(candDir).init, notation: c.notation, key: c.key, params: c.params, accuracy: null };
   return { network, diverged: false, cachedFrom: null, maxAbsDiff: child?.maxAbsDiff ?? null, failed };
-}
-
-/** The activities' `dense` field: the DenseNet space of a DenseNet search; nothing for plain ones (inputs unchanged). */
-function denseOf(config: Run['config']): { dense?: DenseSpace } {
-  const dense = denseSpaceOf(config);
-  return dense ? { dense } : {};
-}
-
-/** Parameters of a sampled architecture (pure arithmetic on its notation). */
-function paramsOf(run: Run, notation: string): number {
-  try {
-    const dense = denseSpaceOf(run.config);
-    if (dense) return denseParamCount(parseDenseNotation(notation, datasetInputShape(run.config.dataset), dense.bottleneckFactor));
-    return paramCount(parseNotation(notation, datasetInputShape(run.config.dataset), run.config.space));
-  } catch {
-    return 0;
-  }
 }
 
 /**

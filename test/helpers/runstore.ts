@@ -5,8 +5,9 @@ import * as tf from '@tensorflow/tfjs';
 import { createControlActivities } from '../../src/activities/control';
 import { splitsOptions } from '../../src/activities/data';
 import type { CandidateRecord, NetworkRef } from '../../src/activities/contract';
-import { type Action, canonicalKey, parseNotation } from '../../src/arch';
-import { loadNetwork, saveNetwork } from '../../src/checkpoint';
+import { type Action, type Arch, canonicalKey, parseNotation } from '../../src/arch';
+import { PlainSpace, settingsOf } from '../../src/space';
+import { loadPlainNetwork, saveNetwork } from '../../src/checkpoint';
 import { type SearchConfig, SearchConfigSchema } from '../../src/config/search-config';
 import { datasetInputShape } from '../../src/config/semantic';
 import { loadSplits } from '../../src/data/protocol';
@@ -102,7 +103,8 @@ export async function buildRunStore(opts: RunStoreOptions): Promise<BuiltRunStor
   };
 
   // Start network: from the paper's notation, freshly initialised, trained.
-  const arch = parseNotation((config.startNet as { notation: string }).notation, datasetInputShape(config.dataset), config.space);
+  const space = new PlainSpace(settingsOf(config.searchSpace)).settings;
+  const arch: Arch = parseNotation((config.startNet as { notation: string }).notation, datasetInputShape(config.dataset), space);
   const startInit = jobPaths(layout.start()).init;
   await saveNetwork(startInit, arch, initWeights(arch, Rng.fromSeed(deriveSeed(config.seed, 'start-init'))), { origin: 'notation' });
   const start = (await train('start', startInit, layout.start(), 'search')).network;
@@ -120,14 +122,14 @@ export async function buildRunStore(opts: RunStoreOptions): Promise<BuiltRunStor
     for (let stage = 0; stage < stagePlan.length; stage++) {
       const inStage: CandidateRecord[] = [];
       const byKey = new Map<string, CandidateRecord>();
-      const parent = loadNetwork(inRoot(stageStart.dir));
+      const parent = loadPlainNetwork(inRoot(stageStart.dir));
       for (let episode = 0; episode < stagePlan[stage].length; episode++) {
         const children = stagePlan[stage][episode].map((actions, index) => ({
           actions,
           index,
-          net: applyActions(parent.arch, parent.weights, actions, { space: config.space, rng: Rng.fromSeed(deriveSeed(config.seed, 'transform', stage, episode, index)), batch }),
+          net: applyActions(parent.arch, parent.weights, actions, { space, rng: Rng.fromSeed(deriveSeed(config.seed, 'transform', stage, episode, index)), batch }),
         }));
-        writeJsonAtomic(layout.samples(stage, episode), { stage, episode, seed: 0, samples: children.map((c) => ({ actions: c.actions, arch: c.net.arch, decisions: [] })) });
+        writeJsonAtomic(layout.samples(stage, episode), { stage, episode, seed: 0, samples: children.map((c) => ({ actions: c.actions, net: c.net.arch, decisions: [] })) });
         for (const c of children) {
           const id = { stage, episode, index: c.index };
           const name = candidateName(id);

@@ -8,7 +8,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startDevServer, tempDir } from '../helpers/temporal';
 import { policyCheckpoints, tinySearchConfig } from '../helpers/search';
 import { freePort, processesMatching, sleep, waitFor } from '../helpers/processes';
-import { startOrAttachSearch } from '../../src/search/client';
+import { startOrAttachSearch } from '../../src/cli/search-client';
 import type { SearchConfigInput } from '../../src/config/search-config';
 import { type SearchResult, readSearchResult } from '../../src/store/result';
 import { inStore } from '../../src/store/root';

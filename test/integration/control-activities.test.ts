@@ -104,7 +104,7 @@ describe('control activities on a real Temporal server', () => {
       episode: 0,
       policy: null,
       controller: config.controller,
-      space: config.space,
+      searchSpace: config.searchSpace,
       start: prep.start.dir,
       n: 2,
       seed: deriveSeed(config.seed, 'sample', 0, 0),
@@ -121,7 +121,7 @@ describe('control activities on a real Temporal server', () => {
     const transformed = (await env.client.workflow.execute('callControl', {
       taskQueue: Q.control,
       workflowId,
-      args: ['transformCandidate', { storageRoot: config.storage.root, runDir: prep.runDir, name: 's1-e000-c00', start: prep.start.dir, actions: sampled.candidates[0].actions, space: config.space, transform: config.transform, output, seed: 11 }, 3],
+      args: ['transformCandidate', { storageRoot: config.storage.root, runDir: prep.runDir, name: 's1-e000-c00', start: prep.start.dir, actions: sampled.candidates[0].actions, searchSpace: config.searchSpace, transform: config.transform, output, seed: 11 }, 3],
     })) as TransformOutput;
     assert.equal(calls.filter((c) => c === 'transformCandidate').length - before, 2, 'one killed attempt, one that finished');
     assert.equal(await attempts(workflowId), 2);
@@ -140,7 +140,7 @@ describe('control activities on a real Temporal server', () => {
   });
 
   test('failures arrive typed: a missing network is retried, a function not preserved is not', async () => {
-    const base = { storageRoot: config.storage.root, runDir: ID, name: 'x', space: config.space, transform: config.transform, seed: 3, actions: [{ type: 'wider', layers: ['L0'] }] };
+    const base = { storageRoot: config.storage.root, runDir: ID, name: 'x', searchSpace: config.searchSpace, transform: config.transform, seed: 3, actions: [{ type: 'wider', layers: ['L0'] }] };
     const missingId = `${ID}-missing`;
     await assert.rejects(
       env.client.workflow.execute('callControl', { taskQueue: Q.control, workflowId: missingId, args: ['transformCandidate', { ...base, start: `${ID}/no-such/net`, output: `${ID}/t/missing/init` }, 2] }),

@@ -8,14 +8,15 @@ import { startDevServer, tempDir } from '../helpers/temporal';
 import { policyCheckpoints } from '../helpers/search';
 import { createControlWorker } from '../../src/workers/control';
 import { createTrainWorker } from '../../src/workers/train';
-import { startOrAttachSearch } from '../../src/search/client';
+import { startOrAttachSearch } from '../../src/cli/search-client';
 import { loadSearchConfig } from '../../src/config/load';
 import { SEARCH_ATTRIBUTES, progressQuery } from '../../src/workflows/definitions';
 import { writeReport } from '../../src/report';
-import { loadAnyNetwork, isDenseNet } from '../../src/densenet/network';
+import { loadNetwork } from '../../src/checkpoint';
 import { parseDenseNotation } from '../../src/densenet/notation';
 import { denseDepth } from '../../src/densenet/analysis';
-import { DensePolicySchema } from '../../src/densenet/search';
+import type { DenseNet } from '../../src/densenet/schema';
+import { parseCheckpoint } from '../../src/controller/checkpoint';
 
 /*
  * The DenseNet-BC space end to end through a real Temporal dev server and real workers: configs/quickstart-densenet.yaml
@@ -66,22 +67,24 @@ test('quickstart-densenet completes: every candidate is a trained DenseNet with 
     assert.equal(c.failed, null, `${c.name} failed: ${JSON.stringify(c.failed)}`);
     assert.equal(c.parent, 'start', `lineage of ${c.name}`);
     assert.deepEqual(c.actions.map((a: { type: string }) => a.type), ['wider', 'deeper']);
-    assert.match(c.network.notation, /^C\(16,3\), D\(/);
+    // The stem is re-widened to 2 × the mean growth rate after each step (the authors' widen_transition): 24 or more.
+    assert.match(c.network.notation, /^C\((2[4-9]|[3-9]\d),3\), D\(/);
     assert.equal(typeof c.network.accuracy, 'number');
     assert.ok(c.network.accuracy >= 0 && c.network.accuracy <= 1);
     assert.ok(c.maxAbsDiff === null || c.maxAbsDiff <= 1e-3, `${c.name} preserved the function (|Δ| ${c.maxAbsDiff})`);
-    const net = loadAnyNetwork(path.resolve(root, c.network.dir)).arch;
-    assert.ok(isDenseNet(net), `${c.name} is saved as a DenseNet`);
+    const loaded = loadNetwork(path.resolve(root, c.network.dir));
+    assert.equal(loaded.space.kind, 'densenet', `${c.name} is saved as a DenseNet`);
+    const net = loaded.arch;
     // one Net2Deeper step: one more dense layer than the start net
-    assert.equal(denseDepth(net), denseDepth(start) + 2);
+    assert.equal(denseDepth(net as DenseNet), denseDepth(start) + 2);
     assert.ok(c.network.params > 0);
   }
   const episodes = Math.ceil(config.stages[0].networks / config.stages[0].networksPerEpisode);
   assert.equal(policyCheckpoints(runDir).length, episodes);
   // The RL meta-controller drove it: every policy checkpoint is the DenseNet policy's, one more update each.
   assert.equal(config.controller.kind, 'rl');
-  const policies = policyCheckpoints(runDir).map((f) => DensePolicySchema.parse(JSON.parse(fs.readFileSync(path.join(runDir, 'policy', f), 'utf8'))));
-  assert.deepEqual(policies.map((p) => [p.kind, p.space.growthRates]).sort(), policies.map(() => ['rl', [12, 16, 20, 24]]));
+  const policies = policyCheckpoints(runDir).map((f) => parseCheckpoint(JSON.parse(fs.readFileSync(path.join(runDir, 'policy', f), 'utf8'))));
+  assert.deepEqual(policies.map((p) => [p.kind, p.searchSpace.kind === 'densenet' ? p.searchSpace.growthRates : null]).sort(), policies.map(() => ['rl', [12, 16, 20, 24]]));
   assert.deepEqual(policies.map((p) => p.updates).sort(), Array.from({ length: episodes }, (_, i) => i + 1));
   assert.equal(result.policyUpdates, episodes);
   assert.equal(saved.final.length, 1);

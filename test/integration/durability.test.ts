@@ -6,7 +6,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startDevServer, tempDir } from '../helpers/temporal';
 import { policyCheckpoints, tinySearchConfig } from '../helpers/search';
 import { type WorkerProcess, freePort, spawnWorker, stopWorker, waitFor } from '../helpers/processes';
-import { startOrAttachSearch } from '../../src/search/client';
+import { startOrAttachSearch } from '../../src/cli/search-client';
 import { SEARCH_ATTRIBUTES } from '../../src/workflows/definitions';
 
 function attempts(jobDir: string): { attempt: number; resumedFromEpoch: number }[] {

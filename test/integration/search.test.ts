@@ -9,7 +9,7 @@ import { startDevServer, tempDir } from '../helpers/temporal';
 import { policyCheckpoints, tinySearchConfig } from '../helpers/search';
 import { createControlWorker } from '../../src/workers/control';
 import { createTrainWorker } from '../../src/workers/train';
-import { startOrAttachSearch } from '../../src/search/client';
+import { startOrAttachSearch } from '../../src/cli/search-client';
 import { ConfigError } from '../../src/config/search-config';
 import { SEARCH_ATTRIBUTES, SEARCH_WORKFLOW_TYPE, extendStageUpdate, pauseSignal, progressQuery, resumeSignal, stopSignal } from '../../src/workflows/definitions';
 import { readSearchResult } from '../../src/store/result';

@@ -36,8 +36,38 @@ export interface NativeAddon {
     weightDecay: number,
     decayMask: Int32Array,
   ): void;
+  /** Batch norm with batch statistics + ReLU in one pass: stats = [mean; variance] of x [rows, cols], y = relu(bn(x)). */
+  bnReluFwd(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, stats: Float32Array, rows: number, cols: number, eps: number): void;
+  /** Its gradient (the ReLU mask and x̂ recomputed from x): dx, dgamma, dbeta from dy. */
+  bnReluBwd(
+    x: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    stats: Float32Array,
+    dy: Float32Array,
+    dx: Float32Array,
+    dgamma: Float32Array,
+    dbeta: Float32Array,
+    rows: number,
+    cols: number,
+    eps: number,
+  ): void;
+  /**
+   * A whole DenseNet-BC dense block, memory-efficient (see native/eas_native.cc): spec = n, h, w, c0, L, then growth and
+   * bottleneck per layer; params per layer gamma1, beta1, w1, gamma2, beta2, w2. Writes out [n·h·w, cL], the kept
+   * bottleneck outputs bnk and the batch statistics stats (per layer mean1, var1, mean2, var2).
+   */
+  denseBlockFwd(x: Float32Array, params: Float32Array[], out: Float32Array, bnk: Float32Array, stats: Float32Array, spec: Int32Array, eps: number): void;
+  /** Its gradient: dx [n·h·w, c0] and one gradient per parameter (grads in params' order). */
+  denseBlockBwd(out: Float32Array, bnk: Float32Array, stats: Float32Array, params: Float32Array[], dy: Float32Array, dx: Float32Array, grads: Float32Array[], spec: Int32Array, eps: number): void;
+  /** news[i] = olds[i] − (olds[i] − batch_i)·(1 − momentum), the batch values read one after another from stats. */
+  movingAverage(stats: Float32Array, olds: Float32Array[], news: Float32Array[], momentum: number): void;
+  /** Best GFLOP/s of `reps` n×n×n sgemm calls through oneDNN on the engine's threads, by wall-clock and by CPU time. */
+  sgemmPeak(n: number, reps: number): { wall: number; cpu: number };
   /** Net2Wider's remap (remapMiddleAxis): src [outer, mid, inner] → out [outer, map.length, inner], × scale[j] when given. */
   remapMiddle(src: Float32Array, out: Float32Array, outer: number, mid: number, inner: number, map: Int32Array, scale: Float32Array | null): void;
+  /** Milliseconds of CPU time per section of the dense-block kernels since the last call (EAS_NATIVE_PROFILE set). */
+  profile(): Record<string, number>;
   setThreads(n: number): void;
   info(): NativeInfo;
   clearCache(): void;

@@ -9,12 +9,14 @@ import { loadAddon, type NativeAddon } from './addon';
 import { makeNativeKernels } from './kernels';
 import { makeSgdKernel } from './optimizer';
 import { makeMomentsKernels, routeMoments } from './moments';
+import { makeDenseKernels, markDenseKernelsReady } from './dense-block';
 
 export { addonError, loadAddon, ADDON_PATH, type NativeAddon, type NativeInfo } from './addon';
 export { nativeMomentumStep, nativeStepAvailable, SGD_KERNEL } from './optimizer';
+export { denseTrainingForward, nativeTrainingForward } from './dense-block';
 
 /** Kernel names the native engine registers on 'wasm'. */
-export const NATIVE_KERNEL_NAMES = ['Relu', 'Step', 'Square', 'Sum', 'Mean', 'Add', 'Sub', 'Multiply', 'RealDiv', 'FusedBatchNorm', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPoolGrad', 'AvgPoolGrad', 'EasSgdNesterov', 'EasMoments', 'EasMomentsGrad'] as const;
+export const NATIVE_KERNEL_NAMES = ['Relu', 'Step', 'Square', 'Sum', 'Mean', 'Add', 'Sub', 'Multiply', 'RealDiv', 'FusedBatchNorm', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPoolGrad', 'AvgPoolGrad', 'EasSgdNesterov', 'EasMoments', 'EasMomentsGrad', 'EasBnRelu', 'EasBnReluGrad', 'EasDenseBlock', 'EasDenseBlockGrad', 'EasMovingAverage'] as const;
 
 let installed = false;
 
@@ -46,6 +48,8 @@ export function nativePostInit(): void {
   }
   tf.registerKernel(makeSgdKernel(addon));
   for (const k of makeMomentsKernels(addon)) tf.registerKernel(k);
+  for (const k of makeDenseKernels(addon)) tf.registerKernel(k);
+  markDenseKernelsReady();
   routePlainFusedConv();
   routeMoments();
   installed = true;

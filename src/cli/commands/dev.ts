@@ -4,7 +4,7 @@ import { type Client, type Connection, WorkflowNotFoundError } from '@temporalio
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import { loadSearchConfig } from '../../config/load';
 import { startOrReuseDevServer, type DevServer } from '../../dev/server';
-import { checkSameConfig, startOrAttachSearch } from '../../search/client';
+import { checkSameConfig, startOrAttachSearch } from '../search-client';
 import { RunLayout } from '../../store/layout';
 import { readSearchResult } from '../../store/result';
 import { inStore, runDirFor, storageRoot } from '../../store/root';
@@ -13,9 +13,10 @@ import { ensureSearchAttributes } from '../../temporal/search-attributes';
 import { installCompactLogging } from '../../temporal/logging';
 import { progressQuery } from '../../workflows/definitions';
 import { createControlWorker } from '../../workers/control';
-import { parseDevices } from '../../workers/devices';
+import { parseDevices } from '../../train/devices';
 import { createTrainWorker } from '../../workers/train';
 import { ProgressView } from '../progress';
+import { type UiServer, startUiServer } from '../../ui/server';
 import { printResult } from './search';
 
 interface DevFlags {
@@ -24,6 +25,8 @@ interface DevFlags {
   uiPort: string;
   devices?: string;
   progress: boolean;
+  ui: boolean;
+  dashboardPort: string;
 }
 
 const say = (msg: string) => process.stderr.write(`[eas] ${msg}\n`);
@@ -37,6 +40,8 @@ export function register(program: Command): void {
     .option('--ui-port <port>', 'port of its Web UI', process.env.EAS_DEV_UI_PORT ?? '8233')
     .option('--devices <list>', 'training devices: a count or GPU ids like "0,1" (default EAS_DEVICES, else one)')
     .option('--no-progress', 'no progress bar')
+    .option('--dashboard-port <port>', 'port of the live dashboard (eas ui) served on 127.0.0.1', process.env.EAS_UI_PORT ?? '8080')
+    .option('--no-ui', 'do not serve the live dashboard')
     .action(async (flags: DevFlags) => {
       process.exitCode = await dev(flags);
     });
@@ -88,7 +93,9 @@ async function dev(flags: DevFlags): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let server: DevServer | undefined;
+  let dashboard: UiServer | undefined;
   try {
+    if (flags.ui) dashboard = await startDashboard(flags, storageRoot(config.storage.root), config.name);
     let address: string | undefined;
     let uiUrl: string | null = null;
     if (process.env.TEMPORAL_ADDRESS) {
@@ -167,9 +174,31 @@ async function dev(flags: DevFlags): Promise<number> {
     throw err;
   } finally {
     // Still ours while the server stops: a signal now ends eas at once, and the exit hook kills the server's group.
+    await dashboard?.close();
     await server?.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+  }
+}
+
+/**
+ * The live dashboard (`eas ui`) over this search's run store, read-only on 127.0.0.1. A port already taken costs the
+ * dashboard only (with a warning), never the search.
+ */
+async function startDashboard(flags: DevFlags, root: string, searchId: string): Promise<UiServer | undefined> {
+  const local = !process.env.TEMPORAL_ADDRESS;
+  try {
+    const ui = await startUiServer({
+      root,
+      port: Number(flags.dashboardPort),
+      temporal: { address: local ? `localhost:${flags.port}` : undefined, webUi: local ? `http://localhost:${flags.uiPort}` : null },
+      log: (m) => say(`dashboard: ${m}`),
+    });
+    say(`dashboard: ${ui.url}/s/${encodeURIComponent(searchId)} (all searches: ${ui.url}; on a remote host: ssh -NL ${ui.port}:localhost:${ui.port} <host>)`);
+    return ui;
+  } catch (err) {
+    say(`dashboard not started (${(err as Error).message}); choose another --dashboard-port, or --no-ui`);
+    return undefined;
   }
 }
 

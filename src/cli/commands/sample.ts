@@ -1,11 +1,8 @@
 import type { Command } from 'commander';
-import { DEFAULT_SPACE, type InputShape, InputShapeSchema, parseNotation, toNotation } from '../../arch';
+import { type InputShape, InputShapeSchema } from '../../arch';
 import { initBackend } from '../../backend';
-import { type Controller, createController, loadController } from '../../controller';
-import { ControllerConfigSchema } from '../../controller/config';
-import { isDenseNotation, parseDenseNotation, toDenseNotation } from '../../densenet/notation';
-import { type DenseSpace, DenseSpaceSchema } from '../../densenet/schema';
-import { type DenseSearchController, createDenseController, denseControllerFromCheckpoint, readDensePolicy } from '../../densenet/search';
+import { type Controller, type SearchSpaceConfigInput, createController, loadController } from '../../controller';
+import { SearchSpaceConfigSchema, spaceOf } from '../../space';
 
 interface SampleOptions {
   policy: string;
@@ -20,43 +17,20 @@ interface SampleOptions {
 }
 
 /**
- * A start net in the DenseNet notation samples in the DenseNet space: --policy new (rl or random; growth rates from
- * --growth-rates, default the paper's {40, …, 64}) or a DenseNet search's policy checkpoint (its space and config).
+ * The space of a new policy: the start net's notation picks it (a DenseNet "D(…)" samples in the DenseNet space, with
+ * --growth-rates or the paper's {40, …, 64}; anything else in the paper's plain space).
  */
-function sampleDenseNets(opts: SampleOptions, n: number, seed: number, kind: 'rl' | 'random' | undefined): void {
-  let space: DenseSpace;
-  let controller: DenseSearchController;
-  // Steps per network: the controller config's (a checkpoint's own, else the defaults: 4 wider, 5 deeper).
-  let steps = ControllerConfigSchema.parse({});
-  if (opts.policy === 'new') {
-    const rates = opts.growthRates?.split(',').map((g) => Number(g.trim()));
-    const r = DenseSpaceSchema.safeParse(rates ? { growthRates: rates } : {});
-    if (!r.success) throw new Error(`--growth-rates must be strictly increasing positive integers, e.g. 40,44,48 (got "${opts.growthRates}")`);
-    space = r.data;
-    controller = createDenseController(kind ?? 'rl', ControllerConfigSchema.parse({}), space, seed);
-  } else {
-    if (opts.growthRates !== undefined) throw new Error('--growth-rates applies to --policy new only (a checkpoint carries its space)');
-    const policy = readDensePolicy(opts.policy);
-    if (kind !== undefined && kind !== policy.kind) throw new Error(`--controller ${kind} does not match the checkpoint's controller (${policy.kind})`);
-    space = policy.space;
-    steps = policy.config;
-    controller = denseControllerFromCheckpoint(policy);
+function newSearchSpace(opts: SampleOptions): SearchSpaceConfigInput {
+  const dense = spaceOf(SearchSpaceConfigSchema.parse({ kind: 'densenet' })).isNotation(opts.net);
+  if (!dense) {
+    if (opts.growthRates !== undefined) throw new Error('--growth-rates applies to DenseNet start nets only');
+    return { kind: 'plain' };
   }
-  let samples;
-  try {
-    const start = parseDenseNotation(opts.net, parseInput(opts.input), space.bottleneckFactor);
-    samples = controller.sample(start, n, seed, { widerSteps: steps.widerSteps, deeperSteps: steps.deeperSteps });
-  } finally {
-    controller.dispose();
-  }
-  for (const s of samples) {
-    const notation = toDenseNotation(s.net, space.bottleneckFactor);
-    if (opts.json) console.log(JSON.stringify({ notation, actions: s.actions }));
-    else {
-      console.log(notation);
-      if (opts.verbose) for (const a of s.actions) console.log(`  ${JSON.stringify(a)}`);
-    }
-  }
+  if (opts.growthRates === undefined) return { kind: 'densenet' };
+  const rates = opts.growthRates.split(',').map((g) => Number(g.trim()));
+  const r = SearchSpaceConfigSchema.safeParse({ kind: 'densenet', growthRates: rates });
+  if (!r.success) throw new Error(`--growth-rates must be strictly increasing positive integers, e.g. 40,44,48 (got "${opts.growthRates}")`);
+  return r.data;
 }
 
 function parseInput(text: string): InputShape {
@@ -90,14 +64,11 @@ export function register(program: Command): void {
       const seed = parseInteger(opts.seed, '--seed', -0x80000000);
       const kind = opts.controller;
       if (kind !== undefined && kind !== 'rl' && kind !== 'random') throw new Error(`--controller must be rl or random, got "${kind}"`);
-      if (isDenseNotation(opts.net)) {
-        await initBackend({ log: opts.verbose ? undefined : () => {} });
-        return sampleDenseNets(opts, n, seed, kind);
-      }
       await initBackend({ log: opts.verbose ? undefined : () => {} });
       let controller: Controller;
-      if (opts.policy === 'new') controller = createController({}, DEFAULT_SPACE, seed, kind ?? 'rl');
+      if (opts.policy === 'new') controller = createController(kind ?? 'rl', {}, newSearchSpace(opts), seed);
       else {
+        if (opts.growthRates !== undefined) throw new Error('--growth-rates applies to --policy new only (a checkpoint carries its space)');
         controller = loadController(opts.policy);
         if (kind !== undefined && kind !== controller.kind) {
           controller.dispose();
@@ -105,11 +76,14 @@ export function register(program: Command): void {
         }
       }
       try {
-        const start = parseNotation(opts.net, parseInput(opts.input), controller.space);
-        for (const s of controller.sample(start, n, seed)) {
-          if (opts.json) console.log(JSON.stringify({ notation: toNotation(s.arch), actions: s.actions }));
+        const space = controller.space;
+        if (!space.isNotation(opts.net)) throw new Error(`--net is not written in the notation of the policy's search space (${space.kind})`);
+        // Steps per network: the controller config's (a checkpoint's own, else the defaults).
+        for (const s of controller.sample(space.parse(opts.net, parseInput(opts.input)), n, seed)) {
+          const notation = space.notation(s.net);
+          if (opts.json) console.log(JSON.stringify({ notation, actions: s.actions }));
           else {
-            console.log(toNotation(s.arch));
+            console.log(notation);
             if (opts.verbose) for (const a of s.actions) console.log(`  ${JSON.stringify(a)}`);
           }
         }

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { type Connection, WorkflowNotFoundError } from '@temporalio/client';
 import type { SignalDefinition } from '@temporalio/common';
 import { loadSearchConfig } from '../../config/load';
-import { startOrAttachSearch } from '../../search/client';
+import { startOrAttachSearch } from '../search-client';
 import { ensureSearchAttributes } from '../../temporal/search-attributes';
 import { runDirFor } from '../../store/root';
 import { RunLayout } from '../../store/layout';

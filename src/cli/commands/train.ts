@@ -2,12 +2,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
-import { INPUT_SHAPES, type InputShape, parseNotation, toNotation } from '../../arch';
+import { INPUT_SHAPES, type InputShape } from '../../arch';
 import { initBackend } from '../../backend';
 import { saveNetwork } from '../../checkpoint';
 import { DatasetNameSchema, type DatasetName } from '../../data';
-import { initDenseWeights, isDenseNotation, parseDenseNotation, saveDenseNetwork, toDenseNotation } from '../../densenet';
-import { initWeights } from '../../nn';
+import { initWeightsFor } from '../../nn/network';
+import { networkSpaceOfNotation } from '../../space/networks';
 import { Rng } from '../../util/rng';
 import { deriveSeed } from '../../util/seed';
 import { executeTrainJob, type TrainJobSpecInput } from '../../train/job';
@@ -68,23 +68,15 @@ async function startingNetwork(net: string, dataset: DatasetName, runDir: string
   if (fs.existsSync(net) && fs.statSync(net).isDirectory()) return net;
   const input: InputShape = dataset === 'synthetic' ? [32, 32, 3] : [...INPUT_SHAPES[dataset]];
   const dir = path.join(runDir, 'initial');
-  if (isDenseNotation(net)) {
-    let dense;
-    try {
-      dense = parseDenseNotation(net, input);
-    } catch (err) {
-      throw new Error(`--net: "${net}" is not a valid DenseNet notation (${(err as Error).message})`, { cause: err });
-    }
-    await saveDenseNetwork(dir, dense, initDenseWeights(dense, Rng.fromSeed(deriveSeed(seed, 'init'))), { notation: toDenseNotation(dense), initSeed: seed });
-    return dir;
-  }
+  // The notation says its space: a DenseNet has D(…) blocks.
+  const space = networkSpaceOfNotation(net);
   let arch;
   try {
-    arch = parseNotation(net, input);
+    arch = space.parse(net, input);
   } catch (err) {
-    throw new Error(`--net: "${net}" is neither a network checkpoint directory nor a valid notation (${(err as Error).message})`, { cause: err });
+    throw new Error(`--net: "${net}" is neither a network checkpoint directory nor a valid ${space.kind} notation (${(err as Error).message})`, { cause: err });
   }
-  await saveNetwork(dir, arch, initWeights(arch, Rng.fromSeed(deriveSeed(seed, 'init'))), { notation: toNotation(arch), initSeed: seed });
+  await saveNetwork(dir, arch, initWeightsFor(space.weightSpecs(arch), Rng.fromSeed(deriveSeed(seed, 'init'))), { notation: space.notation(arch), initSeed: seed });
   return dir;
 }
 

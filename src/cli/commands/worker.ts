@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { connectWorker, temporalTarget } from '../../temporal/connection';
 import { createControlWorker } from '../../workers/control';
-import { parseDevices } from '../../workers/devices';
+import { parseDevices } from '../../train/devices';
 import { createTrainWorker } from '../../workers/train';
 import { installCompactLogging } from '../../temporal/logging';
 import { ensureSearchAttributes } from '../../temporal/search-attributes';

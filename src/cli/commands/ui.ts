@@ -1,0 +1,56 @@
+import type { Command } from 'commander';
+import { resolveStorageRoot } from '../../report/runview';
+import { isLoopback, startUiServer } from '../../ui/server';
+
+interface UiFlags {
+  port: string;
+  host: string;
+  runs?: string;
+  address?: string;
+  namespace?: string;
+  temporal: boolean;
+  temporalUi?: string;
+}
+
+/** `eas ui`: the live dashboard over the run store (read-only). */
+export function register(program: Command): void {
+  program
+    .command('ui')
+    .description('serve a read-only live dashboard of every search in the run store (running or finished) on http://127.0.0.1:8080')
+    .option('--port <port>', 'port to listen on (0: any free one)', process.env.EAS_UI_PORT ?? '8080')
+    .option('--host <host>', 'interface to bind; anything but loopback exposes the run store to the network', '127.0.0.1')
+    .option('--runs <dir>', 'storage root (default: $EAS_STORAGE_ROOT or ./runs)')
+    .option('--address <host:port>', 'Temporal server for live status (default TEMPORAL_ADDRESS or the TEMPORAL_* profile, else localhost:7233)')
+    .option('--namespace <ns>', 'Temporal namespace (default TEMPORAL_NAMESPACE, else "default")')
+    .option('--temporal-ui <url>', 'Temporal Web UI base URL, for links to steps (default http://localhost:8233 when the server is local)')
+    .option('--no-temporal', 'no live status from Temporal: the run store only')
+    .action(async (flags: UiFlags) => {
+      const root = resolveStorageRoot(flags.runs);
+      if (!isLoopback(flags.host)) {
+        process.stderr.write(`[eas] warning: --host ${flags.host} is not a loopback address: anyone who can reach this host can read the run store ${root} through the dashboard (read-only, no authentication). Prefer an SSH tunnel: ssh -NL 8080:localhost:8080 <host>\n`);
+      }
+      const server = await startUiServer({
+        root,
+        port: Number(flags.port),
+        host: flags.host,
+        temporal: flags.temporal ? { address: flags.address, namespace: flags.namespace, webUi: flags.temporalUi ?? defaultWebUi(flags.address) } : false,
+        log: (m) => process.stderr.write(`[eas ui] ${m}\n`),
+      });
+      console.log(`eas ui: ${server.url} (run store ${root}; Ctrl-C to stop)`);
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          void server.close().then(resolve);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+    });
+}
+
+/** The dev server's Web UI sits on 8233 beside a local frontend on 7233 (eas dev's defaults). */
+export function defaultWebUi(address: string | undefined): string | null {
+  const a = address ?? process.env.TEMPORAL_ADDRESS ?? 'localhost:7233';
+  return /^(localhost|127\.0\.0\.1):7233$/.test(a) ? 'http://localhost:8233' : null;
+}

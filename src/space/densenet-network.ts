@@ -1,0 +1,30 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { DenseAction } from '../densenet/actions';
+import { DENSE_GRAPHS, predictDenseLogits } from '../densenet/model';
+import type { DenseNet } from '../densenet/schema';
+import { applyDenseActions } from '../densenet/transform';
+import type { ModelOptions } from '../nn/model';
+import type { Weights } from '../nn/weights';
+import { Rng } from '../util/rng';
+import { DenseNetSpace } from './densenet';
+import type { NetworkSpace, TransformContext, Transformed } from './network';
+
+/** The DenseNet space with its weights: Eq. 4 growth widening and dense-layer insertion (src/densenet/transform.ts). */
+export class DenseNetworkSpace extends DenseNetSpace implements NetworkSpace<DenseNet, DenseAction> {
+  readonly weightSpecs = DENSE_GRAPHS.weightSpecs;
+  readonly graph = DENSE_GRAPHS.graph;
+  readonly inputShape = DENSE_GRAPHS.inputShape;
+
+  transform(parent: { net: DenseNet; weights: Weights }, actions: readonly DenseAction[], ctx: TransformContext): Transformed<DenseNet> {
+    const apply = (noise: number) => applyDenseActions(parent.net, parent.weights, actions, this.settings, Rng.fromSeed(ctx.seed), { split: ctx.transform.wider.split, noise });
+    // The noise has its own random stream, so the noise-free application has the same remappings and splits.
+    const exact = apply(0);
+    const noise = ctx.transform.wider.noise;
+    const child = noise > 0 ? apply(noise) : exact;
+    return { net: child.net, weights: child.weights, exact: exact.weights };
+  }
+
+  logits(net: DenseNet, weights: Weights, batch: tf.Tensor, opts: ModelOptions = {}): Float32Array {
+    return predictDenseLogits(net, weights, batch, opts);
+  }
+}

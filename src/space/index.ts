@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { ActionSchema } from '../arch/actions';
+import { type Arch, ArchSchema } from '../arch/schema';
+import { DenseActionSchema } from '../densenet/actions';
+import { type DenseNet, DenseNetSchema } from '../densenet/schema';
+import type { SearchSpaceConfig } from './config';
+import { DenseNetSpace } from './densenet';
+import { PlainSpace } from './plain';
+import type { AnySearchSpace } from './types';
+
+export * from './types';
+export * from './config';
+export { PlainSpace } from './plain';
+export { DenseNetSpace } from './densenet';
+
+/** Options that shape a space's controller view (the plain vocabulary's pool tokens: ControllerConfig.poolMaxSize). */
+export interface SpaceOptions {
+  poolMaxSize?: number;
+}
+
+/** The search space a config's `searchSpace` names. Pure: the workflow may call it. */
+export function spaceOf(config: SearchSpaceConfig, opts: SpaceOptions = {}): AnySearchSpace {
+  const { kind, ...settings } = config;
+  switch (kind) {
+    case 'plain':
+      return new PlainSpace(settings, opts) as AnySearchSpace;
+    case 'densenet':
+      return new DenseNetSpace(settings) as AnySearchSpace;
+    default:
+      throw new Error(`unknown searchSpace.kind "${String(kind)}" (expected plain or densenet)`);
+  }
+}
+
+/** The space a stored network (arch.json, a sample's network) belongs to, with that space's default settings. */
+export function spaceKindOfNet(raw: unknown): SearchSpaceConfig['kind'] {
+  return new DenseNetSpace().owns(raw) ? 'densenet' : 'plain';
+}
+
+/** A network of either shipped space (what arch.json, an epoch checkpoint or a sample holds). */
+export type AnyNet = Arch | DenseNet;
+export const AnyNetSchema = z.union([ArchSchema, DenseNetSchema]);
+
+/** The (pure) space a stored network belongs to, with default settings: notation, key, parameter count. */
+export function spaceOfNet(raw: unknown): AnySearchSpace {
+  return spaceOf({ kind: spaceKindOfNet(raw) } as SearchSpaceConfig);
+}
+
+/** An action of either shipped space, where records hold actions of any search (candidate records, results). */
+export const AnyActionSchema = z.union([ActionSchema, DenseActionSchema]);

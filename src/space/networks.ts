@@ -1,0 +1,34 @@
+import type { SearchSpaceConfig } from './config';
+import { DenseNetworkSpace } from './densenet-network';
+import type { AnyNetworkSpace } from './network';
+import { PlainNetworkSpace } from './plain-network';
+import { type SpaceOptions, spaceKindOfNet } from './index';
+
+export * from './network';
+
+/** The tensor half of the space a config's `searchSpace` names (activities, training, checkpoints; not the workflow). */
+export function networkSpaceOf(config: SearchSpaceConfig, opts: SpaceOptions = {}): AnyNetworkSpace {
+  const { kind, ...settings } = config;
+  switch (kind) {
+    case 'plain':
+      return new PlainNetworkSpace(settings, opts) as AnyNetworkSpace;
+    case 'densenet':
+      return new DenseNetworkSpace(settings) as AnyNetworkSpace;
+    default:
+      throw new Error(`unknown searchSpace.kind "${String(kind)}" (expected plain or densenet)`);
+  }
+}
+
+/**
+ * The space a stored network belongs to (a DenseNet's arch.json says `space: "densenet"`), with default settings:
+ * enough for its weights, graph, notation, key and parameter count, which do not depend on the space's limits.
+ */
+export function networkSpaceOfNet(raw: unknown): AnyNetworkSpace {
+  return networkSpaceOf({ kind: spaceKindOfNet(raw) } as SearchSpaceConfig);
+}
+
+/** The space whose notation `text` is written in (a DenseNet has D(…) blocks), with default settings. */
+export function networkSpaceOfNotation(text: string): AnyNetworkSpace {
+  const dense = new DenseNetworkSpace();
+  return dense.isNotation(text) ? (dense as AnyNetworkSpace) : (new PlainNetworkSpace() as AnyNetworkSpace);
+}

@@ -1,0 +1,260 @@
+/**
+ * The native engine's DenseNet kernels (src/backend/native/dense-block.ts): fused BN+ReLU, the memory-efficient dense
+ * block and the DenseNet training forward pass, each against tfjs's cpu backend running the plain ops (values and
+ * gradients, random shapes); the moving statistics; no tensor, backend-data or native-buffer growth per step.
+ * Skipped parts: none — where the addon is not built these tests say so and fail only the native-specific part.
+ */
+import { before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/backend';
+import { addonError, denseTrainingForward, loadAddon, nativeMomentumStep, nativeTrainingForward } from '../src/backend/native';
+import { parseNotation } from '../src/arch';
+import { buildModel, initWeights } from '../src/nn';
+import { bnRelu, denseBlock } from '../src/backend/native/dense-block';
+import { buildDenseModel } from '../src/densenet/model';
+import { parseDenseNotation } from '../src/densenet/notation';
+import { initDenseWeights } from '../src/densenet/weights';
+import { Rng } from '../src/util/rng';
+import { assertNoLeak } from './helpers/tf';
+
+const rng = Rng.fromSeed(2424);
+const missing = addonError();
+
+function rand(n: number, scale = 1, offset = 0): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (rng.float() * 2 - 1) * scale + offset;
+  return out;
+}
+
+function assertClose(actual: Float32Array, expected: Float32Array, what: string, rtol = 2e-4): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  let scale = 0;
+  for (const v of expected) scale = Math.max(scale, Math.abs(v));
+  const tol = rtol * Math.max(scale, 1e-3) + 1e-6;
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < actual.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]);
+    if (!(d <= worst)) {
+      worst = d;
+      at = i;
+    }
+  }
+  assert.ok(worst <= tol, `${what}: max |diff| ${worst} at ${at} (got ${actual[at]}, want ${expected[at]}), tol ${tol}`);
+}
+
+/** relu(batchNorm) with batch statistics, in plain tfjs ops (what tf.layers computes). */
+function bnReluRef(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+  const axes = x.shape.slice(0, -1).map((_, i) => i);
+  const { mean, variance } = tf.moments(x, axes);
+  return tf.relu(tf.batchNorm(x, mean, variance, beta, gamma, eps));
+}
+
+/** A dense block in plain tfjs ops: per layer BN-ReLU-conv1×1-BN-ReLU-conv3×3, concatenated. */
+function denseBlockRef(x: tf.Tensor4D, ps: tf.Tensor[], layers: Array<{ growth: number; bottleneck: number }>, eps: number): tf.Tensor4D {
+  let h = x;
+  layers.forEach((_, l) => {
+    const [g1, b1, w1, g2, b2, w2] = ps.slice(6 * l, 6 * l + 6);
+    const y = tf.conv2d(bnReluRef(h, g1, b1, eps) as tf.Tensor4D, w1 as tf.Tensor4D, 1, 'same');
+    const z = tf.conv2d(bnReluRef(y, g2, b2, eps) as tf.Tensor4D, w2 as tf.Tensor4D, 1, 'same');
+    h = tf.concat([h, z], -1);
+  });
+  return h;
+}
+
+type Data = Array<{ shape: number[]; data: Float32Array }>;
+
+/** Value and gradients (of Σ value·probe) w.r.t. every input, on `backend`. */
+async function valueAndGrads(backend: string, inputs: Data, probe: Float32Array, f: (ts: tf.Tensor[]) => tf.Tensor): Promise<Float32Array[]> {
+  assert.ok(await tf.setBackend(backend));
+  const outs = tf.tidy(() => {
+    const ts = inputs.map((d) => tf.tensor(d.data, d.shape));
+    const g = tf.valueAndGrads((...args: tf.Tensor[]) => {
+      const v = f(args);
+      return tf.sum(tf.mul(v, tf.tensor(probe, v.shape))) as tf.Scalar;
+    });
+    const value = f(ts);
+    const { grads } = g(ts);
+    return [value, ...grads];
+  });
+  const arrays = outs.map((o) => o.dataSync() as Float32Array);
+  tf.dispose(outs);
+  assert.ok(await tf.setBackend('wasm'));
+  return arrays;
+}
+
+if (missing) {
+  describe('native DenseNet kernels', () => {
+    it('need the native addon', () => {
+      assert.fail(`the native addon is not available: ${missing}`);
+    });
+  });
+} else {
+  describe('native DenseNet kernels', () => {
+    before(async () => {
+      await initBackend({ backend: 'native', threads: 2, log: () => {} });
+    });
+
+    for (const shape of [
+      [7, 5],
+      [2, 5, 3, 16],
+      [3, 7, 7, 9],
+      [1, 4, 6, 33],
+    ]) {
+      it(`fused BN+ReLU forward and gradients match cpu: x=[${shape}]`, async () => {
+        const c = shape[shape.length - 1];
+        const n = shape.reduce((a, b) => a * b, 1);
+        const inputs: Data = [
+          { shape, data: rand(n, 2, 3) },
+          { shape: [c], data: rand(c, 1, 0.5) },
+          { shape: [c], data: rand(c, 0.5) },
+        ];
+        const probe = rand(n);
+        const f = (native: boolean) => (ts: tf.Tensor[]) => (native ? bnRelu(ts[0], ts[1], ts[2], 1e-5) : bnReluRef(ts[0], ts[1], ts[2], 1e-5));
+        const want = await valueAndGrads('cpu', inputs, probe, f(false));
+        const got = await valueAndGrads('wasm', inputs, probe, f(true));
+        ['value', 'dx', 'dgamma', 'dbeta'].forEach((what, i) => assertClose(got[i], want[i], what, 5e-4));
+      });
+    }
+
+    for (const c of [
+      { x: [2, 6, 5, 4], layers: [{ growth: 3, bottleneck: 8 }] },
+      { x: [3, 5, 5, 8], layers: [{ growth: 4, bottleneck: 16 }, { growth: 2, bottleneck: 5 }, { growth: 7, bottleneck: 12 }] },
+      { x: [1, 7, 4, 3], layers: [{ growth: 8, bottleneck: 32 }, { growth: 8, bottleneck: 32 }] },
+    ]) {
+      it(`a dense block forward and gradients (input and every parameter) match cpu: x=[${c.x}] layers=${c.layers.map((l) => `${l.growth}/${l.bottleneck}`)}`, async () => {
+        const inputs: Data = [{ shape: c.x, data: rand(c.x.reduce((a, b) => a * b, 1), 1.5, 0.5) }];
+        let ch = c.x[3];
+        for (const l of c.layers) {
+          inputs.push({ shape: [ch], data: rand(ch, 0.5, 1) }, { shape: [ch], data: rand(ch, 0.3) }, { shape: [1, 1, ch, l.bottleneck], data: rand(ch * l.bottleneck, 0.5) });
+          inputs.push({ shape: [l.bottleneck], data: rand(l.bottleneck, 0.5, 1) }, { shape: [l.bottleneck], data: rand(l.bottleneck, 0.3) });
+          inputs.push({ shape: [3, 3, l.bottleneck, l.growth], data: rand(9 * l.bottleneck * l.growth, 0.3) });
+          ch += l.growth;
+        }
+        const probe = rand(c.x[0] * c.x[1] * c.x[2] * ch);
+        const want = await valueAndGrads('cpu', inputs, probe, (ts) => denseBlockRef(ts[0] as tf.Tensor4D, ts.slice(1), c.layers, 1e-5));
+        const got = await valueAndGrads('wasm', inputs, probe, (ts) => denseBlock(ts[0] as tf.Tensor4D, ts.slice(1), c.layers, 1e-5));
+        assert.equal(got.length, inputs.length + 1);
+        got.forEach((g, i) => assertClose(g, want[i], i === 0 ? 'value' : i === 1 ? 'dx' : `d(param ${i - 2})`, 1e-3));
+      });
+    }
+
+    it("the DenseNet training forward pass gives the Layers model's logits, gradients and moving statistics (cpu)", async () => {
+      const net = parseDenseNotation('C(6,3), D(4*2), T(7), D(3*3), SM(5)', [9, 9, 2]);
+      const weights = initDenseWeights(net, Rng.fromSeed(5));
+      for (const [name, w] of Object.entries(weights)) {
+        if (/gamma$/.test(name)) w.data.set(rand(w.data.length, 0.4, 1));
+        if (/beta$|bias$/.test(name)) w.data.set(rand(w.data.length, 0.3));
+        if (/moving_mean$/.test(name)) w.data.set(rand(w.data.length, 0.2));
+      }
+      const x = rand(3 * 9 * 9 * 2, 1, 0.3);
+      const labels = [0, 3, 4];
+      const run = async (backend: string, native: boolean) => {
+        assert.ok(await tf.setBackend(backend));
+        const model = buildDenseModel(net, weights);
+        const forward = native ? denseTrainingForward(model, net) : (t: tf.Tensor) => model.apply(t, { training: true }) as tf.Tensor;
+        assert.ok(forward, 'denseTrainingForward returned null on the native engine');
+        const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+        const out = tf.tidy(() => {
+          const xs = tf.tensor4d(x, [3, 9, 9, 2]);
+          let logits: tf.Tensor | undefined;
+          const { grads } = tf.variableGrads(() => {
+            logits = tf.keep(forward(xs));
+            return tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), 5), logits) as tf.Scalar;
+          }, vars);
+          return [logits!, ...vars.map((v) => grads[v.name])];
+        });
+        const arrays = out.map((o) => o.dataSync() as Float32Array);
+        const moving = model.weights.filter((w) => /moving/.test(w.originalName)).map((w) => ({ name: w.originalName, data: w.read().dataSync() as Float32Array }));
+        tf.dispose(out);
+        model.dispose();
+        assert.ok(await tf.setBackend('wasm'));
+        return { arrays, moving, names: vars.map((v) => v.name) };
+      };
+      const want = await run('cpu', false);
+      const got = await run('wasm', true);
+      assert.equal(got.arrays.length, want.arrays.length);
+      got.arrays.forEach((a, i) => assertClose(a, want.arrays[i], i === 0 ? 'logits' : `grad ${i - 1}`, 1e-3));
+      assert.equal(got.moving.length, want.moving.length);
+      got.moving.forEach((m, i) => {
+        assert.equal(m.name, want.moving[i].name);
+        assertClose(m.data, want.moving[i].data, m.name, 1e-4);
+      });
+    });
+
+    it("a plain net's fused training forward pass gives the Layers model's logits, gradients and moving statistics (cpu)", async () => {
+      const arch = parseNotation('C(6,3,1), P(2,2,MAX), C(8,3,2), P(3,2,AVG), C(5,1,1), FC(12), FC(7), SM(4)', [11, 10, 3]);
+      const weights = initWeights(arch, Rng.fromSeed(8));
+      for (const [name, w] of Object.entries(weights)) {
+        if (/gamma$/.test(name)) w.data.set(rand(w.data.length, 0.4, 1));
+        if (/beta$|bias$/.test(name)) w.data.set(rand(w.data.length, 0.3));
+        if (/kernel$/.test(name)) w.data.set(rand(w.data.length, 0.5));
+      }
+      const x = rand(5 * 11 * 10 * 3, 1, 0.2);
+      const labels = [0, 3, 1, 2, 3];
+      const run = async (backend: string, native: boolean) => {
+        assert.ok(await tf.setBackend(backend));
+        const model = buildModel(arch, weights);
+        const forward = native ? nativeTrainingForward(model, arch) : (t: tf.Tensor) => model.apply(t, { training: true }) as tf.Tensor;
+        assert.ok(forward, 'nativeTrainingForward returned null on the native engine');
+        const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+        const out = tf.tidy(() => {
+          const xs = tf.tensor4d(x, [5, 11, 10, 3]);
+          let logits: tf.Tensor | undefined;
+          const { grads } = tf.variableGrads(() => {
+            logits = tf.keep(forward(xs));
+            return tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), 4), logits) as tf.Scalar;
+          }, vars);
+          return [logits!, ...vars.map((v) => grads[v.name])];
+        });
+        const arrays = out.map((o) => o.dataSync() as Float32Array);
+        const moving = model.weights.filter((w) => /moving/.test(w.originalName)).map((w) => ({ name: w.originalName, data: w.read().dataSync() as Float32Array }));
+        tf.dispose(out);
+        model.dispose();
+        assert.ok(await tf.setBackend('wasm'));
+        return { arrays, moving };
+      };
+      const want = await run('cpu', false);
+      const got = await run('wasm', true);
+      assert.equal(got.arrays.length, want.arrays.length);
+      got.arrays.forEach((a, i) => assertClose(a, want.arrays[i], i === 0 ? 'logits' : `grad ${i - 1}`, 1e-3));
+      assert.equal(got.moving.length, want.moving.length);
+      got.moving.forEach((m, i) => assertClose(m.data, want.moving[i].data, m.name, 1e-4));
+    });
+
+    it('a DenseNet training step on the native kernels leaks no tensors, no backend data and no native buffers', async () => {
+      const net = parseDenseNotation('C(8,3), D(4*2), T(6), D(4*2), SM(3)', [8, 8, 1]);
+      const model = buildDenseModel(net, initDenseWeights(net, Rng.fromSeed(6)));
+      const forward = denseTrainingForward(model, net);
+      assert.ok(forward);
+      const vars = model.trainableWeights.map((w) => ({ variable: w.read() as tf.Variable, decay: /kernel/.test(w.originalName) }));
+      const opt = tf.train.momentum(0.01, 0.9, true);
+      const xs = tf.tensor4d(rand(4 * 64), [4, 8, 8, 1]);
+      const ys = tf.oneHot(tf.tensor1d([0, 1, 2, 1], 'int32'), 3);
+      const step = () =>
+        tf.tidy(() => {
+          const { grads } = tf.variableGrads(
+            () => tf.losses.softmaxCrossEntropy(ys, forward(xs)) as tf.Scalar,
+            vars.map((v) => v.variable),
+          );
+          nativeMomentumStep(opt, vars, grads, 1e-4);
+        });
+      step();
+      const addon = loadAddon();
+      const before = addon.info();
+      const ids = tf.backend().numDataIds();
+      await assertNoLeak(() => {
+        for (let i = 0; i < 4; i++) step();
+      });
+      assert.equal(tf.backend().numDataIds(), ids);
+      const after = addon.info();
+      assert.equal(after.liveBuffers, before.liveBuffers);
+      assert.equal(after.liveBytes, before.liveBytes);
+      assert.equal(after.cachedPrimitives, before.cachedPrimitives);
+      tf.dispose([xs, ys]);
+      opt.dispose();
+      model.dispose();
+    });
+  });
+}
