@@ -2,7 +2,7 @@
  * Training throughput benchmark (not a test).
  *
  *   npm run bench:train -- [--net "<notation>"] [--input HxWxC] [--backend X] [--threads N] [--json] [--steps S]
- *                          [--warmup W] [--batch B] [--profile] [--no-torch] [--no-peak]
+ *                          [--warmup W] [--batch B] [--profile] [--no-torch] [--no-peak] [--vs-threads N]
  *
  * Trains any network of either space — a plain net in the paper's notation (default: the Table-1 start net on
  * 32×32×3) or a DenseNet-BC (`C(16,3), D(8*6), T(32), D(8*6), T(40), D(8*6), SM(10)`) — on random inputs, batch 64,
@@ -16,6 +16,9 @@
  * from the same architecture (bench/torch_train.py, torch.set_num_threads = --threads), and prints the ratio
  * eas/PyTorch. The PyTorch process runs without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (tests and CI keep them; on
  * this Zen 5 machine the Haswell override halves sgemm). --profile prints the kernels that take the most time.
+ * --vs-threads N (native) times the same training again in the same process on N engine threads, twice, alternating
+ * (N, then --threads, then N), and prints the speed-ups: thread scaling as a ratio within one command.
+ * EAS_NATIVE_PROFILE=1 adds the native engine's CPU time per step by section (native_cpu_ms_per_step).
  */
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
@@ -36,6 +39,7 @@ import { Rng } from '../src/util/rng';
 interface Args {
   net: string;
   input?: [number, number, number];
+  vsThreads?: number;
   peak: boolean;
   backend?: string;
   threads: number;
@@ -68,6 +72,7 @@ function parseArgs(argv: string[]): Args {
       if (!m) throw new Error(`--input: expected HxWxC (e.g. 28x28x1), got ${v}`);
       a.input = [Number(m[1]), Number(m[2]), Number(m[3])];
     } else if (k === '--no-peak') a.peak = false;
+    else if (k === '--vs-threads') a.vsThreads = Math.max(1, int(next()));
     else if (k === '--backend') a.backend = next();
     else if (k === '--threads') a.threads = Math.max(1, int(next()));
     else if (k === '--json') a.json = true;
@@ -238,6 +243,36 @@ async function main(): Promise<void> {
   const imagesPerS = ((a.steps + 1) * a.batch) / seconds;
   const profileNative = nativeProfile ? Object.fromEntries(Object.entries(loadAddon().profile()).map(([k, v]) => [k, +(v / (a.steps + 1)).toFixed(2)])) : undefined;
 
+  // --vs-threads N (native): the same training, same process, right after, on N engine threads — the thread scaling
+  // as a ratio measured within one command (the machine's load changes from one command to the next)
+  let vsThreads: { threads: number; images_per_s: number; images_per_cpu_s: number; speedup: number; speedup_alternating: number } | undefined;
+  if (a.vsThreads !== undefined && choice.name === 'native') {
+    const addon = loadAddon();
+    const timeSteps = (threads: number) => {
+      addon.setThreads(threads);
+      step(false);
+      const t1 = process.hrtime.bigint();
+      const c1 = process.cpuUsage();
+      for (let i = 0; i < a.steps; i++) step(false);
+      step(true);
+      const c = process.cpuUsage(c1);
+      return { s: Number(process.hrtime.bigint() - t1) / 1e9, cpu: (c.user + c.system) / 1e6 };
+    };
+    const other = timeSteps(a.vsThreads);
+    // and again alternating, main count then the other, to see how much the load moved in between
+    const again = timeSteps(a.threads);
+    const other2 = timeSteps(a.vsThreads);
+    addon.setThreads(a.threads);
+    const imgs = (a.steps + 1) * a.batch;
+    vsThreads = {
+      threads: a.vsThreads,
+      images_per_s: +(imgs / other.s).toFixed(1),
+      images_per_cpu_s: +(imgs / other.cpu).toFixed(1),
+      speedup: +(seconds / other.s).toFixed(3),
+      speedup_alternating: +(again.s / other2.s).toFixed(3),
+    };
+  }
+
   let profile: Array<{ kernel: string; ms: number; calls: number }> | undefined;
   if (a.profile) {
     const info = await tf.profile(() => step(false));
@@ -303,6 +338,12 @@ async function main(): Promise<void> {
   if (threadsInfo?.note) result.threads_note = threadsInfo.note;
   if (denseForward) result.native_forward = net.kind === 'densenet' ? 'native dense blocks + fused BN-ReLU' : 'fused BN-ReLU';
   if (profileNative) result.native_cpu_ms_per_step = profileNative;
+  if (vsThreads) {
+    result[`images_per_s_${vsThreads.threads}_threads`] = vsThreads.images_per_s;
+    result[`images_per_cpu_s_${vsThreads.threads}_threads`] = vsThreads.images_per_cpu_s;
+    result[`speedup_${vsThreads.threads}_over_${a.threads}_threads`] = vsThreads.speedup;
+    result[`speedup_${vsThreads.threads}_over_${a.threads}_threads_again`] = vsThreads.speedup_alternating;
+  }
   const peaks: number[] = [];
   const cpuPeaks: number[] = [];
   if (onednnPeak !== undefined) {

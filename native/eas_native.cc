@@ -1138,11 +1138,23 @@ std::vector<float *> f32list(napi_env env, napi_value arr, const BlockSpec &s, c
   return out;
 }
 
-// copy rows: dst[r, 0:C] (stride ldd) = src[r, 0:C] (stride lds)
+// copy rows: dst[r, 0:C] (stride ldd) = src[r, 0:C] (stride lds). Rows are short (a layer's growth: 8–64 floats), so
+// an inline vector loop, not a memcpy call per row.
+EAS_CLONES void copy_range(const float *__restrict src, int64_t lds, float *__restrict dst, int64_t ldd, int64_t lo, int64_t hi, int64_t C) {
+  for (int64_t r = lo; r < hi; r++) {
+    const float *__restrict s = src + r * lds;
+    float *__restrict d = dst + r * ldd;
+    for (int64_t k = 0; k < C; k++) d[k] = s[k];
+  }
+}
 void copy_rows(const float *src, int64_t lds, float *dst, int64_t ldd, int64_t R, int64_t C) {
   PROF(4);
-#pragma omp parallel for schedule(static) if (R * C >= PAR_MIN)
-  for (int64_t r = 0; r < R; r++) std::memcpy(dst + r * ldd, src + r * lds, sizeof(float) * C);
+  const int nt = threads_for(R * C);
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num(), T = omp_get_num_threads();
+    copy_range(src, lds, dst, ldd, R * t / T, R * (t + 1) / T, C);
+  }
 }
 
 // ---- row-chunked fusions of the 1×1 convolution with its BN-ReLU (cache-resident intermediates) -------------

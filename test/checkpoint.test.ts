@@ -105,7 +105,7 @@ test('corrupt or inconsistent checkpoints fail with an error naming the file and
       fs.writeFileSync(path.join(d, 'arch.json'), JSON.stringify(a));
     }),
     'model.json',
-    /weights do not match arch\.json: weight "L0\/kernel": shape \[3, 3, 1, 16\] does not match the architecture's \[3, 3, 1, 32\]/,
+    /weights do not match arch\.json: weight "L0\/kernel": shape \[3, 3, 1, 16\] does not match the network's \[3, 3, 1, 32\]/,
   );
   fails(
     await corrupted('extra-layer', (d) => {

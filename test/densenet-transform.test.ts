@@ -119,6 +119,9 @@ test('noise comes from its own stream: with and without noise, the same remappin
   const noisy = applyDenseActions(net, weights, actions, CHECK_DENSE_SPACE, Rng.fromSeed(5), { split: 'random', noise: 0.01 });
   assert.equal(toDenseNotation(noisy.net), toDenseNotation(exact.net));
   assert.ok(denseMaxAbsDiff({ net, weights }, exact, x) <= 1e-4, 'the noise-free application preserves the function');
+  // One application gives both: the noisy child's `exact` twin is the noise-free application, bit for bit.
+  assert.equal(exact.exact, exact.weights, 'without noise the twin is the child itself');
+  for (const n of Object.keys(exact.weights)) assert.deepEqual(noisy.exact[n].data, exact.weights[n].data, `${n}: the noisy child's twin is exact`);
   const moved = Object.keys(exact.weights).filter((n) => !exact.weights[n].data.every((v, i) => v === noisy.weights[n].data[i]));
   // Noise goes on the replicas' incoming weights: widened 3×3 kernels and bottlenecks (1×1), the inserted layer's 1×1
   // kernel (its 3×3 kernel copies L1's, noisy after the widening), and T1's conv, re-widened (⌊0.5 · 42⌋ = 21 after

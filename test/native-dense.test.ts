@@ -101,6 +101,7 @@ if (missing) {
       [2, 5, 3, 16],
       [3, 7, 7, 9],
       [1, 4, 6, 33],
+      [8, 16, 16, 24], // big enough for the native loops to split rows over the 2 threads
     ]) {
       it(`fused BN+ReLU forward and gradients match cpu: x=[${shape}]`, async () => {
         const c = shape[shape.length - 1];
@@ -122,6 +123,8 @@ if (missing) {
       { x: [2, 6, 5, 4], layers: [{ growth: 3, bottleneck: 8 }] },
       { x: [3, 5, 5, 8], layers: [{ growth: 4, bottleneck: 16 }, { growth: 2, bottleneck: 5 }, { growth: 7, bottleneck: 12 }] },
       { x: [1, 7, 4, 3], layers: [{ growth: 8, bottleneck: 32 }, { growth: 8, bottleneck: 32 }] },
+      // big enough for the native loops and the chunked 1×1 fusions to split rows over the 2 threads
+      { x: [8, 16, 16, 16], layers: [{ growth: 8, bottleneck: 32 }, { growth: 12, bottleneck: 24 }] },
     ]) {
       it(`a dense block forward and gradients (input and every parameter) match cpu: x=[${c.x}] layers=${c.layers.map((l) => `${l.growth}/${l.bottleneck}`)}`, async () => {
         const inputs: Data = [{ shape: c.x, data: rand(c.x.reduce((a, b) => a * b, 1), 1.5, 0.5) }];

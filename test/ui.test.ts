@@ -137,6 +137,12 @@ test('eas ui in Chromium: the list shows a running search, candidates appear liv
     if (!c.failed && !c.diverged && c.network.accuracy !== null) assert.ok(lines[i + 1].includes(String(c.network.accuracy)), `${c.name}: accuracy ${c.network.accuracy} in the CSV`);
   });
 
+  // The JSON download: the same rows.
+  const asJson = (await (await fetch(`${ui.url}/api/s/${name}/candidates.json`)).json()) as { candidates: { name: string; accuracy: number | null; notation: string }[]; pending: unknown[] };
+  assert.deepEqual(asJson.candidates.map((c) => c.name), result.candidates.map((c) => c.name));
+  assert.deepEqual(asJson.candidates.map((c) => c.notation), result.candidates.map((c) => c.network.notation));
+  assert.equal(asJson.pending.length, 0);
+
   // A candidate's page: training curve (chart and table), lineage from the start network, architecture, Temporal step.
   const trained = result.candidates.find((c) => !c.cachedFrom && !c.failed)!;
   await page.locator(`#cand-table tr[data-name="${trained.name}"] a`).first().click();

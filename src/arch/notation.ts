@@ -1,25 +1,10 @@
 import { ArchError } from './errors';
+import { splitTopLevel } from '../util/notation';
 import { type Arch, ArchSchema, type InputShape, type Layer } from './schema';
 import { layerKey, validateArch } from './analysis';
 import type { SearchSpace } from './space';
 
 const TOKEN = /^(C|P|FC|SM)\(([^)]*)\)$/i;
-
-function splitTopLevel(text: string): string[] {
-  const parts: string[] = [];
-  let depthN = 0;
-  let cur = '';
-  for (const ch of text) {
-    if (ch === '(') depthN++;
-    if (ch === ')') depthN--;
-    if (ch === ',' && depthN === 0) {
-      parts.push(cur.trim());
-      cur = '';
-    } else cur += ch;
-  }
-  if (cur.trim()) parts.push(cur.trim());
-  return parts;
-}
 
 function intArg(raw: string, token: string, index: number, what: string): number {
   const n = Number(raw);

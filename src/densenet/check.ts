@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
+import { randomStepSequence } from '../util/random-steps';
 import type { InputShape } from '../arch/schema';
-import { BN_PARAMS, type Weights, cloneWeights } from '../nn/weights';
-import { randomBatch } from '../transform/random';
+import type { Weights } from '../nn/weights';
+import { randomBatch, randomSubset, randomizeBatchNormOf } from '../transform/random';
 import { Rng, deriveSeed } from '../util/rng';
 import { type DenseAction, applyDenseActionToNet, denseDeeperMask, denseWidenable } from './actions';
 import { validateDenseNet } from './analysis';
@@ -9,7 +10,7 @@ import { predictDenseLogits } from './model';
 import { toDenseNotation } from './notation';
 import { type DenseNet, type DenseSpace, DenseSpaceSchema } from './schema';
 import { type DenseTransformOptions, applyDenseActions } from './transform';
-import { DENSE_CLASSIFIER_BIAS, initDenseWeights } from './weights';
+import { initDenseWeights } from './weights';
 
 /**
  * Small growth rates so that random check networks stay cheap; the transformations do not depend on the values. The
@@ -46,27 +47,14 @@ export function randomDenseNet(rng: Rng, input: InputShape, space: DenseSpace): 
 
 /** Non-trivial BatchNorm parameters and statistics and classifier bias, so checks exercise the BN arithmetic. */
 export function randomizeDenseBatchNorm(weights: Weights, rng: Rng): Weights {
-  const out = cloneWeights(weights);
-  const draw = { gamma: () => 0.5 + rng.float(), beta: () => 0.3 * rng.normal(), moving_mean: () => 0.5 * rng.normal(), moving_variance: () => 0.5 + 1.5 * rng.float() };
-  for (const name of Object.keys(out).sort()) {
-    const p = BN_PARAMS.find((q) => name.endsWith(`/${q}`));
-    if (!p) continue;
-    const w = out[name];
-    for (let i = 0; i < w.data.length; i++) w.data[i] = draw[p]();
-  }
-  const bias = out[DENSE_CLASSIFIER_BIAS];
-  for (let i = 0; i < bias.data.length; i++) bias.data[i] = 0.1 * rng.normal();
-  return out;
+  return randomizeBatchNormOf(weights, Object.keys(weights).sort(), rng);
 }
 
 /** A random valid wider action (a random non-empty subset of the widenable layers), or undefined. */
 export function randomDenseWiderAction(net: DenseNet, space: DenseSpace, rng: Rng): DenseAction | undefined {
   const mask = denseWidenable(net, space);
-  const ids = net.blocks.flatMap((b, bi) => b.layers.filter((_, li) => mask[bi][li]).map((l) => l.id));
-  if (!ids.length) return undefined;
-  let chosen = ids.filter(() => rng.bernoulli(0.5));
-  if (!chosen.length) chosen = [pick(rng, ids)];
-  return { type: 'wider', layers: chosen };
+  const layers = randomSubset(rng, net.blocks.flatMap((b, bi) => b.layers.filter((_, li) => mask[bi][li]).map((l) => l.id)));
+  return layers && { type: 'wider', layers };
 }
 
 /** A random valid deeper action from the mask, or undefined. */
@@ -80,21 +68,7 @@ export function randomDenseDeeperAction(net: DenseNet, space: DenseSpace, rng: R
 
 /** 1–5 random valid steps, wider and deeper interleaved. */
 export function randomDenseActions(net: DenseNet, space: DenseSpace, rng: Rng): DenseAction[] {
-  const kinds: ('wider' | 'deeper')[] = [];
-  const nWider = rng.int(0, 2);
-  const nDeeper = rng.int(nWider === 0 ? 1 : 0, 3);
-  for (let i = 0; i < nWider; i++) kinds.push('wider');
-  for (let i = 0; i < nDeeper; i++) kinds.push('deeper');
-  rng.shuffle(kinds);
-  const actions: DenseAction[] = [];
-  let current = net;
-  for (const kind of kinds) {
-    const a = kind === 'wider' ? randomDenseWiderAction(current, space, rng) : randomDenseDeeperAction(current, space, rng);
-    if (!a) continue;
-    actions.push(a);
-    current = applyDenseActionToNet(current, a, space);
-  }
-  return actions;
+  return randomStepSequence(net, rng, { wider: (n, r) => randomDenseWiderAction(n, space, r), deeper: (n, r) => randomDenseDeeperAction(n, space, r), apply: (n, a) => applyDenseActionToNet(n, a, space) });
 }
 
 /** max |logits(parent) − logits(child)| in inference mode (NaN counts as the worst). */

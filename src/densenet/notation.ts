@@ -1,4 +1,5 @@
 import type { InputShape } from '../arch/schema';
+import { splitTopLevel } from '../util/notation';
 import { validateDenseNet } from './analysis';
 import { type DenseLayer, type DenseNet, DenseNetError } from './schema';
 
@@ -18,22 +19,6 @@ import { type DenseLayer, type DenseNet, DenseNetError } from './schema';
 
 const TOKEN = /^(C|D|T|SM)\(([^)]*)\)$/i;
 const LAYER = /^(\d+)(?::(\d+))?(?:\*(\d+))?$/;
-
-function splitTopLevel(text: string): string[] {
-  const parts: string[] = [];
-  let depth = 0;
-  let cur = '';
-  for (const ch of text) {
-    if (ch === '(') depth++;
-    if (ch === ')') depth--;
-    if (ch === ',' && depth === 0) {
-      parts.push(cur.trim());
-      cur = '';
-    } else cur += ch;
-  }
-  if (cur.trim()) parts.push(cur.trim());
-  return parts;
-}
 
 /** Whether `text` is written in the DenseNet notation (it has a dense block), as opposed to the plain one. */
 export const isDenseNotation = (text: string): boolean => /(^|[\s,])D\(/i.test(text);

@@ -84,21 +84,14 @@ function remapConsumer(weights: Weights, c: Consumer, gHat: Int32Array, opts: Op
 
 /**
  * Net2Wider on a kernel's own output axis (its last), Eq. 1–2: filter j ≥ old width copies filter g[j] (random, with
- * repetition). Noise, when on, goes onto the copies only, from `noiseRng`, scaled by the kernel's standard deviation
- * (the authors' `widen_filters`). Returns g; the caller remaps whatever reads these outputs.
+ * repetition); the symmetry-breaking noise goes on afterwards (addDenseNoise). Returns g; the caller remaps whatever reads these outputs.
  */
-function widenOutputs(weights: Weights, name: string, newWidth: number, opts: Opts, rng: Rng, noiseRng: Rng): Int32Array {
+function widenOutputs(weights: Weights, name: string, newWidth: number, opts: Opts, rng: Rng): Int32Array {
   const k = weights[name];
   const oldWidth = k.shape[k.shape.length - 1];
   const g = randomRemapping(oldWidth, newWidth, rng);
   const outer = k.data.length / oldWidth;
   const data = remapMiddleAxis(k.data, outer, oldWidth, 1, g);
-  if (opts.noise > 0) {
-    const sigma = opts.noise * std(k.data);
-    const added = newWidth - oldWidth;
-    const z = noiseRng.normals(outer * added);
-    for (let o = 0; o < outer; o++) for (let j = oldWidth; j < newWidth; j++) data[o * newWidth + j] += sigma * z[o * added + j - oldWidth];
-  }
   weights[name] = { shape: [...k.shape.slice(0, -1), newWidth], data };
   return g;
 }
@@ -115,11 +108,11 @@ function streamRemap(oldWidth: number, off: number, oldCount: number, g: Int32Ar
 }
 
 /** Net2Wider for one dense layer: its 3×3 conv grows to `newGrowth` filters (Eq. 1–2), every consumer remaps (Eq. 4). */
-function widenDenseLayer(net: DenseNet, weights: Weights, id: string, newGrowth: number, opts: Opts, rng: Rng, noiseRng: Rng): void {
+function widenDenseLayer(net: DenseNet, weights: Weights, id: string, newGrowth: number, opts: Opts, rng: Rng): void {
   const { block: bi, index: li } = locateLayer(net, id);
   const layer = net.blocks[bi].layers[li];
   const off = denseShapes(net).blocks[bi].layerIn[li];
-  const g = widenOutputs(weights, kernelOf(denseNames.conv2(id)), newGrowth, opts, rng, noiseRng);
+  const g = widenOutputs(weights, kernelOf(denseNames.conv2(id)), newGrowth, opts, rng);
   for (const c of consumersAfter(net, bi, li)) {
     const oldWidth = weights[bnOf(c.bn, 'gamma')].shape[0];
     // The stream's identity part plus the remapped O_l: Ĝm of Eq. 4, with the 1-based paper indices made 0-based.
@@ -133,8 +126,8 @@ function widenDenseLayer(net: DenseNet, weights: Weights, id: string, newGrowth:
  * whose BatchNorm is copied per replica and whose input rows are split among the replicas (Eq. 3). Exact, since BN and
  * ReLU act per channel.
  */
-function widenBottleneck(weights: Weights, id: string, newWidth: number, opts: Opts, rng: Rng, noiseRng: Rng): void {
-  const g = widenOutputs(weights, kernelOf(denseNames.conv1(id)), newWidth, opts, rng, noiseRng);
+function widenBottleneck(weights: Weights, id: string, newWidth: number, opts: Opts, rng: Rng): void {
+  const g = widenOutputs(weights, kernelOf(denseNames.conv1(id)), newWidth, opts, rng);
   remapConsumer(weights, { bn: denseNames.bn2(id), kernel: kernelOf(denseNames.conv2(id)) }, g, opts, rng);
 }
 
@@ -144,9 +137,9 @@ function widenBottleneck(weights: Weights, id: string, newWidth: number, opts: O
  * the replicas with copied BatchNorm and split rows. The 2×2 average pool after a transition acts per channel, so it
  * commutes with the replication.
  */
-function widenBlockInput(net: DenseNet, weights: Weights, bi: number, kernel: string, newWidth: number, opts: Opts, rng: Rng, noiseRng: Rng): void {
+function widenBlockInput(net: DenseNet, weights: Weights, bi: number, kernel: string, newWidth: number, opts: Opts, rng: Rng): void {
   const oldCount = weights[kernel].shape[3];
-  const g = widenOutputs(weights, kernel, newWidth, opts, rng, noiseRng);
+  const g = widenOutputs(weights, kernel, newWidth, opts, rng);
   for (const c of consumersFrom(net, bi, 0)) {
     const oldWidth = weights[bnOf(c.bn, 'gamma')].shape[0];
     remapConsumer(weights, c, streamRemap(oldWidth, 0, oldCount, g), opts, rng);
@@ -154,16 +147,16 @@ function widenBlockInput(net: DenseNet, weights: Weights, bi: number, kernel: st
 }
 
 /** The weights of `rewidenDenseNet`: from `from` (an action's structure) to `to` (the same, stem and transitions re-widened). */
-function rewidenWeights(from: DenseNet, to: DenseNet, weights: Weights, opts: Opts, rng: Rng, noiseRng: Rng): void {
+function rewidenWeights(from: DenseNet, to: DenseNet, weights: Weights, opts: Opts, rng: Rng): void {
   let step = from;
   if (to.stem.filters > step.stem.filters) {
-    widenBlockInput(step, weights, 0, kernelOf(denseNames.stem), to.stem.filters, opts, rng, noiseRng);
+    widenBlockInput(step, weights, 0, kernelOf(denseNames.stem), to.stem.filters, opts, rng);
     step = { ...step, stem: { ...to.stem } };
   }
   to.blocks.forEach((b, bi) => {
     const before = step.blocks[bi].transition;
     if (b.transition === undefined || before === undefined || b.transition <= before) return;
-    widenBlockInput(step, weights, bi + 1, kernelOf(tConv(bi)), b.transition, opts, rng, noiseRng);
+    widenBlockInput(step, weights, bi + 1, kernelOf(tConv(bi)), b.transition, opts, rng);
     step = { ...step, blocks: step.blocks.map((x, i) => (i === bi ? { ...x, transition: b.transition } : x)) };
   });
 }
@@ -180,7 +173,7 @@ function rewidenWeights(from: DenseNet, to: DenseNet, weights: Weights, opts: Op
  * and training mode, with no batch statistics needed. With noise on, both of the new layer's kernels get it, as the
  * authors' code does (the `wider` noise on its 1×1 kernel and on the remapped 3×3 kernel).
  */
-function insertDenseLayer(parent: DenseNet, child: DenseNet, weights: Weights, bi: number, position: number, opts: Opts, rng: Rng, noiseRng: Rng): void {
+function insertDenseLayer(parent: DenseNet, child: DenseNet, weights: Weights, bi: number, position: number, opts: Opts, rng: Rng): void {
   const p = parent.blocks[bi].layers[position];
   const fresh = child.blocks[bi].layers[position + 1];
   const cin = denseShapes(parent).blocks[bi].layerIn[position];
@@ -200,22 +193,11 @@ function insertDenseLayer(parent: DenseNet, child: DenseNet, weights: Weights, b
   const k1 = weights[kernelOf(denseNames.conv1(p.id))];
   const conv1 = new Float32Array((cin + g) * B);
   conv1.set(k1.data);
-  if (opts.noise > 0) {
-    const sigma = opts.noise * std(k1.data);
-    const z = noiseRng.normals(conv1.length);
-    for (let i = 0; i < conv1.length; i++) conv1[i] += sigma * z[i];
-  }
   weights[kernelOf(denseNames.conv1(fresh.id))] = { shape: [1, 1, cin + g, B], data: conv1 };
   const idx = new Int32Array(g);
   for (let j = 0; j < g; j++) idx[j] = rng.int(0, g - 1);
   const k2 = weights[kernelOf(denseNames.conv2(p.id))];
   const conv2 = remapMiddleAxis(k2.data, k2.data.length / g, g, 1, idx);
-  if (opts.noise > 0) {
-    // The authors' remap (models/layers.py ConvLayer.remap) puts the same noise on the whole copied 3×3 kernel.
-    const sigma = opts.noise * std(k2.data);
-    const z = noiseRng.normals(conv2.length);
-    for (let i = 0; i < conv2.length; i++) conv2[i] += sigma * z[i];
-  }
   weights[kernelOf(denseNames.conv2(fresh.id))] = { shape: [3, 3, B, g], data: conv2 };
 
   // Consumers after P in the parent: their stream gains O_new right after O_P, reading O_P's channels.
@@ -232,7 +214,10 @@ function insertDenseLayer(parent: DenseNet, child: DenseNet, weights: Weights, b
 
 export interface DenseNetwork {
   net: DenseNet;
+  /** With the configured noise (the child the search saves). */
   weights: Weights;
+  /** The same child without the noise: computes the parent's function exactly (`weights` itself without noise). */
+  exact: Weights;
 }
 
 /**
@@ -240,13 +225,15 @@ export interface DenseNetwork {
  * fresh weight arrays. `rng` draws the remappings and the random splits; noise comes from a stream derived from it.
  */
 export function applyDenseActions(net: DenseNet, weights: Weights, actions: readonly DenseAction[], space: DenseSpace, rng: Rng, options: DenseTransformOptions = {}): DenseNetwork {
-  const opts = DenseTransformOptionsSchema.parse(options);
+  const { noise, ...exactOpts } = DenseTransformOptionsSchema.parse(options);
+  // The steps build the exact (noise-free) child; the noise goes on afterwards, on copies (addDenseNoise), so the
+  // child the search saves and the twin it checks come from one application. Noise draws from its own stream, seeded
+  // from the rng's state without advancing it.
+  const noiseRng = noise > 0 ? Rng.fromSeed(deriveSeed(0, 'transform-noise', ...rng.state())) : rng;
+  const opts = { ...exactOpts, noise: 0 };
   validateDenseNet(net);
   validateDenseWeights(net, weights);
   const w = cloneWeights(weights);
-  // Noise draws from its own stream, seeded from the rng's state without advancing it: the remappings and splits are
-  // the same with or without noise, so the noise-free application the search checks is the saved one minus its noise.
-  const noiseRng = opts.noise > 0 ? Rng.fromSeed(deriveSeed(0, 'transform-noise', ...rng.state())) : rng;
   let current = net;
   actions.forEach((raw, i) => {
     const parsed = DenseActionSchema.safeParse(raw);
@@ -271,21 +258,45 @@ export function applyDenseActions(net: DenseNet, weights: Weights, actions: read
         for (const l of b.layers) {
           const before = step.blocks.flatMap((x) => x.layers).find((x) => x.id === l.id)!;
           if (l.bottleneck > before.bottleneck) {
-            widenBottleneck(w, l.id, l.bottleneck, opts, rng, noiseRng);
+            widenBottleneck(w, l.id, l.bottleneck, opts, rng);
             update(l.id, { bottleneck: l.bottleneck });
           }
           if (l.growth > before.growth) {
-            widenDenseLayer(step, w, l.id, l.growth, opts, rng, noiseRng);
+            widenDenseLayer(step, w, l.id, l.growth, opts, rng);
             update(l.id, { growth: l.growth });
           }
         }
       }
     } else {
-      insertDenseLayer(current, structure, w, action.block, action.position, opts, rng, noiseRng);
+      insertDenseLayer(current, structure, w, action.block, action.position, opts, rng);
     }
-    rewidenWeights(structure, child, w, opts, rng, noiseRng);
+    rewidenWeights(structure, child, w, opts, rng);
     current = child;
   });
   validateDenseWeights(current, w);
-  return { net: current, weights: w };
+  return { net: current, weights: noise > 0 ? addDenseNoise(weights, w, noise, noiseRng) : w, exact: w };
+}
+
+/**
+ * The symmetry-breaking noise on copies of the kernels the steps grew, as the authors add it (N(0, (ratio · the
+ * kernel's std)²)): on every new output channel of a kernel the parent had (the replicas' incoming weights: widened
+ * bottlenecks, 3×3 convs, stem and transitions) and on the whole kernels of inserted dense layers (the authors' remap
+ * of a new layer takes the wider noise on both its kernels). Other arrays are shared with `exact`.
+ */
+function addDenseNoise(parent: Weights, exact: Weights, ratio: number, rng: Rng): Weights {
+  const out: Weights = { ...exact };
+  for (const name of Object.keys(exact)) {
+    if (!name.endsWith('/kernel') || exact[name].shape.length !== 4) continue;
+    const k = exact[name];
+    const outC = k.shape[3];
+    const from = parent[name] ? parent[name].shape[3] : 0;
+    if (from >= outC) continue;
+    const data = new Float32Array(k.data);
+    const sigma = ratio * std(k.data);
+    const added = outC - from;
+    const z = rng.normals((data.length / outC) * added);
+    for (let i = 0, j = 0; i < data.length; i += outC) for (let c = from; c < outC; c++) data[i + c] += sigma * z[j++];
+    out[name] = { shape: [...k.shape], data };
+  }
+  return out;
 }

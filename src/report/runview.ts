@@ -318,7 +318,8 @@ export interface CurvePoint {
 }
 
 const CurvePointSchema = z.object({ epoch: z.number(), loss: z.number(), trainAcc: z.number(), valAcc: z.number().nullable(), lr: z.number(), seconds: z.number() }).passthrough();
-const TrainedMetaSchema = z.object({ trainResult: z.object({ history: z.array(CurvePointSchema) }).passthrough() }).passthrough();
+// A network published without training (a no-op trainer, a given checkpoint) has no trainResult: no curve.
+const TrainedMetaSchema = z.object({ trainResult: z.object({ history: z.array(CurvePointSchema) }).passthrough().optional() }).passthrough();
 const EpochStateSchema = z.object({ history: z.array(CurvePointSchema) }).passthrough();
 
 /**
@@ -331,7 +332,7 @@ export function trainingCurve(jobDir: string): { points: CurvePoint[]; done: boo
   const metaFile = path.join(trained, 'meta.json');
   if (fs.existsSync(metaFile)) {
     const meta = readJsonFile(metaFile, TrainedMetaSchema, 'trained network meta', RunStoreError);
-    return { points: meta.trainResult.history.map(curvePoint), done: true };
+    return { points: (meta.trainResult?.history ?? []).map(curvePoint), done: true };
   }
   const epochs = numbered(work, 'epoch');
   for (const e of epochs.reverse()) {

@@ -37,21 +37,14 @@ export class DenseNetSpace implements SearchSpace<DenseNet, DenseAction> {
   parse(notation: string, input: readonly [number, number, number]): DenseNet {
     return parseDenseNotation(notation, [...input], this.settings.bottleneckFactor);
   }
-  isNotation(text: string): boolean {
-    return isDenseNotation(text);
-  }
+  readonly isNotation = isDenseNotation;
+  /** `g:b` where a layer's bottleneck is not bottleneckFactor·g. */
   notation(net: DenseNet): string {
     return toDenseNotation(net, this.settings.bottleneckFactor);
   }
-  key(net: DenseNet): string {
-    return denseCanonicalKey(net);
-  }
-  params(net: DenseNet): number {
-    return denseParamCount(net);
-  }
-  depth(net: DenseNet): number {
-    return denseDepth(net);
-  }
+  readonly key = denseCanonicalKey;
+  readonly params = denseParamCount;
+  readonly depth = denseDepth;
 
   get vocabSize(): number {
     return this.tokens.length;

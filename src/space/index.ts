@@ -18,17 +18,20 @@ export interface SpaceOptions {
   poolMaxSize?: number;
 }
 
+/** One constructor per space kind: the pure spaces here, their tensor halves in src/space/networks.ts. */
+export type SpaceConstructors<T> = { [K in SearchSpaceConfig['kind']]: (settings: unknown, opts: SpaceOptions) => T };
+
+/** Build the space `config` names with `make` (an unknown kind is refused, naming it). */
+export function buildSpace<T>(config: SearchSpaceConfig, make: SpaceConstructors<T>): T {
+  const { kind, ...settings } = config;
+  const ctor = make[kind];
+  if (!ctor) throw new Error(`unknown searchSpace.kind "${String(kind)}" (expected ${Object.keys(make).join(' or ')})`);
+  return ctor(settings, {});
+}
+
 /** The search space a config's `searchSpace` names. Pure: the workflow may call it. */
 export function spaceOf(config: SearchSpaceConfig, opts: SpaceOptions = {}): AnySearchSpace {
-  const { kind, ...settings } = config;
-  switch (kind) {
-    case 'plain':
-      return new PlainSpace(settings, opts) as AnySearchSpace;
-    case 'densenet':
-      return new DenseNetSpace(settings) as AnySearchSpace;
-    default:
-      throw new Error(`unknown searchSpace.kind "${String(kind)}" (expected plain or densenet)`);
-  }
+  return buildSpace<AnySearchSpace>(config, { plain: (s) => new PlainSpace(s, opts) as AnySearchSpace, densenet: (s) => new DenseNetSpace(s) as AnySearchSpace });
 }
 
 /** The space a stored network (arch.json, a sample's network) belongs to, with that space's default settings. */

@@ -2,21 +2,13 @@ import type { SearchSpaceConfig } from './config';
 import { DenseNetworkSpace } from './densenet-network';
 import type { AnyNetworkSpace } from './network';
 import { PlainNetworkSpace } from './plain-network';
-import { type SpaceOptions, spaceKindOfNet } from './index';
+import { type SpaceOptions, buildSpace, spaceKindOfNet } from './index';
 
 export * from './network';
 
 /** The tensor half of the space a config's `searchSpace` names (activities, training, checkpoints; not the workflow). */
 export function networkSpaceOf(config: SearchSpaceConfig, opts: SpaceOptions = {}): AnyNetworkSpace {
-  const { kind, ...settings } = config;
-  switch (kind) {
-    case 'plain':
-      return new PlainNetworkSpace(settings, opts) as AnyNetworkSpace;
-    case 'densenet':
-      return new DenseNetworkSpace(settings) as AnyNetworkSpace;
-    default:
-      throw new Error(`unknown searchSpace.kind "${String(kind)}" (expected plain or densenet)`);
-  }
+  return buildSpace<AnyNetworkSpace>(config, { plain: (s) => new PlainNetworkSpace(s, opts) as AnyNetworkSpace, densenet: (s) => new DenseNetworkSpace(s) as AnyNetworkSpace });
 }
 
 /**

@@ -1,4 +1,4 @@
-import { type Action, ActionSchema, type Arch, ArchSchema, type SearchSpace as PlainSettings, SearchSpaceSchema, applyActionToArch, blocks, canonicalKey, deeperPositionMask, depth, paramCount, parseNotation, toNotation, validateArch, widenable } from '../arch';
+import { type Action, ActionSchema, type Arch, ArchSchema, type SearchSpace as PlainSettings, SearchSpaceSchema, applyActionToArch, blocks, canonicalKey, deeperPositionMask, depth as archDepth, paramCount, parseNotation, toNotation, validateArch, widenable } from '../arch';
 import { isDenseNotation } from '../densenet/notation';
 import { Vocabulary } from './plain-vocab';
 import type { ConfigIssue, DeeperChoice, DeeperMasks, Heads, NetView, SearchSpace, SpaceConfigCheck } from './types';
@@ -34,21 +34,12 @@ export class PlainSpace implements SearchSpace<Arch, Action> {
   parse(notation: string, input: readonly [number, number, number]): Arch {
     return parseNotation(notation, [...input], this.settings);
   }
-  isNotation(text: string): boolean {
-    return !isDenseNotation(text);
-  }
-  notation(net: Arch): string {
-    return toNotation(net);
-  }
-  key(net: Arch): string {
-    return canonicalKey(net);
-  }
-  params(net: Arch): number {
-    return paramCount(net);
-  }
-  depth(net: Arch): number {
-    return depth(net);
-  }
+  /** The paper's notation: anything that is not a DenseNet's (no D(…) blocks). */
+  readonly isNotation = (text: string): boolean => !isDenseNotation(text);
+  readonly notation = toNotation;
+  readonly key = canonicalKey;
+  readonly params = paramCount;
+  readonly depth = archDepth;
 
   get vocabSize(): number {
     return this.vocab.size;

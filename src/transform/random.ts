@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { randomStepSequence } from '../util/random-steps';
 import {
   type Action,
   type Arch,
@@ -56,10 +57,11 @@ export function randomArch(rng: Rng, input: InputShape, space: SearchSpace, opts
 }
 
 /**
- * Non-trivial BatchNorm parameters and statistics (gamma, beta, moving mean and variance) and classifier bias, so
- * that checks exercise the BN arithmetic rather than an identity BN.
+ * Non-trivial BatchNorm parameters and statistics (gamma, beta, moving mean and variance) of the BatchNorm weights in
+ * `names` (drawn in that order) and the classifier bias, so that checks exercise the BN arithmetic rather than an
+ * identity BN. Either space's checks use it.
  */
-export function randomizeBatchNorm(arch: Arch, weights: Weights, rng: Rng): Weights {
+export function randomizeBatchNormOf(weights: Weights, names: readonly string[], rng: Rng): Weights {
   const out = cloneWeights(weights);
   const draw: Record<(typeof BN_PARAMS)[number], () => number> = {
     gamma: () => 0.5 + rng.float(),
@@ -67,26 +69,34 @@ export function randomizeBatchNorm(arch: Arch, weights: Weights, rng: Rng): Weig
     moving_mean: () => 0.5 * rng.normal(),
     moving_variance: () => 0.5 + 1.5 * rng.float(),
   };
-  for (const l of arch.layers) {
-    if (l.type === 'pool') continue;
-    for (const p of BN_PARAMS) {
-      const w = out[bnName(l.id, p)];
-      for (let i = 0; i < w.data.length; i++) w.data[i] = draw[p]();
-    }
+  for (const name of names) {
+    const p = BN_PARAMS.find((q) => name.endsWith(`/${q}`));
+    if (!p) continue;
+    const w = out[name];
+    for (let i = 0; i < w.data.length; i++) w.data[i] = draw[p]();
   }
   const bias = out[CLASSIFIER_BIAS];
   for (let i = 0; i < bias.data.length; i++) bias.data[i] = 0.1 * rng.normal();
   return out;
 }
 
+/** randomizeBatchNormOf a plain network, layer by layer. */
+export function randomizeBatchNorm(arch: Arch, weights: Weights, rng: Rng): Weights {
+  return randomizeBatchNormOf(weights, arch.layers.flatMap((l) => (l.type === 'pool' ? [] : BN_PARAMS.map((p) => bnName(l.id, p)))), rng);
+}
+
+/** A random non-empty subset of `items` (each with probability 1/2; one at random if none was drawn), or undefined when empty. */
+export function randomSubset<T>(rng: Rng, items: readonly T[]): T[] | undefined {
+  if (!items.length) return undefined;
+  const chosen = items.filter(() => rng.bernoulli(0.5));
+  return chosen.length ? chosen : [pick(rng, items)];
+}
+
 /** A random Net2Wider action: a random non-empty subset of the widenable layers, or undefined if none can grow. */
 export function randomWiderAction(arch: Arch, space: SearchSpace, rng: Rng): Action | undefined {
   const mask = widenable(arch, space);
-  const candidates = arch.layers.filter((_, i) => mask[i]).map((l) => l.id);
-  if (!candidates.length) return undefined;
-  let chosen = candidates.filter(() => rng.bernoulli(0.5));
-  if (!chosen.length) chosen = [pick(rng, candidates)];
-  return { type: 'wider', layers: chosen };
+  const layers = randomSubset(rng, arch.layers.filter((_, i) => mask[i]).map((l) => l.id));
+  return layers && { type: 'wider', layers };
 }
 
 /** A random valid Net2Deeper action (block, position from deeperPositionMask; kernel for a conv), or undefined. */
@@ -102,21 +112,7 @@ export function randomDeeperAction(arch: Arch, space: SearchSpace, rng: Rng): Ac
 
 /** A random valid sequence of 1..(maxWider + maxDeeper) steps, wider and deeper interleaved in random order. */
 export function randomActions(arch: Arch, space: SearchSpace, rng: Rng, opts: { maxWider?: number; maxDeeper?: number } = {}): Action[] {
-  const kinds: ('wider' | 'deeper')[] = [];
-  const nWider = rng.int(0, opts.maxWider ?? 2);
-  const nDeeper = rng.int(nWider === 0 ? 1 : 0, opts.maxDeeper ?? 3);
-  for (let i = 0; i < nWider; i++) kinds.push('wider');
-  for (let i = 0; i < nDeeper; i++) kinds.push('deeper');
-  rng.shuffle(kinds);
-  const actions: Action[] = [];
-  let current = arch;
-  for (const kind of kinds) {
-    const action = kind === 'wider' ? randomWiderAction(current, space, rng) : randomDeeperAction(current, space, rng);
-    if (!action) continue;
-    actions.push(action);
-    current = applyActionToArch(current, action, space);
-  }
-  return actions;
+  return randomStepSequence(arch, rng, { wider: (a, r) => randomWiderAction(a, space, r), deeper: (a, r) => randomDeeperAction(a, space, r), apply: (a, action) => applyActionToArch(a, action, space) }, opts);
 }
 
 /** A seeded batch of standard-normal images [n, h, w, c] (the caller disposes it). */

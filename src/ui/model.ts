@@ -183,7 +183,8 @@ export function liveProgressSpec(view: RunView): TopLevelSpec {
     if (y.axis) y.axis.format = '.1%';
   }
   spec.width = 'container' as unknown as number;
-  spec.autosize = { type: 'fit-x', contains: 'padding' };
+  // Re-laid out on every update: the axis labels' width changes as the data grows.
+  spec.autosize = { type: 'fit-x', contains: 'padding', resize: true };
   return spec as unknown as TopLevelSpec;
 }
 
@@ -288,6 +289,8 @@ export interface CandidateDetail {
   parentNotation: string | null;
   curve: CurvePoint[];
   curveDone: boolean;
+  /** Why the curve could not be read (a damaged file), if so. */
+  curveError: string | null;
   /** Whose training the curve is (the original for a reused result). */
   curveOf: string;
   lineage: { name: string; kind: string; accuracy: number | null; metric: string; notation: string; params: number; via: string }[];
@@ -303,15 +306,15 @@ export function candidateDetail(view: RunView, name: string): CandidateDetail | 
   const record = view.candidates.find((c) => c.name === name);
   const curveSource = record?.cachedFrom ? (view.candidates.find((c) => c.name === record.cachedFrom) ?? record) : (record ?? view.pending.find((p) => p.name === name)!);
   let curve: { points: CurvePoint[]; done: boolean } = { points: [], done: false };
+  let curveError: string | null = null;
   const jobDir = candidateJobDir(view, curveSource);
-  if (fs.existsSync(jobDir)) curve = trainingCurve(jobDir);
-  else if (record) {
+  try {
+    if (fs.existsSync(jobDir)) curve = trainingCurve(jobDir);
     // A run store moved since: the recorded network folder's job is its parent folder.
-    try {
-      curve = trainingCurve(path.dirname(resolveNetworkDir(view, record.network.dir)));
-    } catch {
-      // no curve to show
-    }
+    else if (record) curve = trainingCurve(path.dirname(resolveNetworkDir(view, record.network.dir)));
+  } catch (err) {
+    // The rest of the page still shows; the page says why there is no curve.
+    curveError = (err as Error).message;
   }
   const chain = lineageTo(view, name);
   const lineage = (chain.length ? chain : []).map((s) => ({
@@ -340,6 +343,7 @@ export function candidateDetail(view: RunView, name: string): CandidateDetail | 
     parentNotation: parentStep?.notation ?? null,
     curve: curve.points,
     curveDone: curve.done,
+    curveError,
     curveOf: curveSource.name,
     lineage,
     final: view.final.filter((f) => f.from === name).map((f) => ({ name: f.network.name, accuracy: f.network.accuracy })),

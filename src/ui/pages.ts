@@ -25,7 +25,7 @@ function body(p: PageSpec): string {
       return `<nav><a href="/">searches</a> › <b>${e(p.id)}</b></nav>
 <h1>Search <span id="search-id">${e(p.id)}</span> <span id="state" class="state"></span></h1>
 <div id="summary" class="summary"></div>
-<p class="downloads">Download the candidates: <a id="dl-csv" href="/api/s/${encodeURIComponent(p.id)}/candidates.csv" download>CSV</a> · <a id="dl-json" href="/api/s/${encodeURIComponent(p.id)}/candidates.json" download>JSON</a> · <span id="temporal-link"></span></p>
+<p class="downloads">Download the candidates: <a id="dl-csv" href="/api/s/${encodeURIComponent(p.id)}/candidates.csv" download>CSV</a> · <a id="dl-json" href="/api/s/${encodeURIComponent(p.id)}/candidates.json" download>JSON</a><span id="temporal-link"></span></p>
 <section><h2>Progress (cf. Figure 4)</h2><div id="progress-chart" class="chart"></div><div id="stages"></div></section>
 <section><h2>In training</h2><div id="pending"></div></section>
 <section><h2>Final networks</h2><div id="final"></div></section>

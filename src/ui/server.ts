@@ -287,9 +287,15 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
       pending: pendingRows(view),
       stages: stageRows(view),
       final: finalRows(view),
-      start: view.start ? { name: view.start.name, accuracy: view.start.accuracy, notation: view.start.notation, params: view.start.params } : null,
+      start: startOf(view),
       temporal: { workflow: live?.workflowUrl(view.searchId) ?? null, connected: live?.connected ?? false },
     };
+  }
+
+  /** The start network: as trained (start/), else as the first stage recorded it. */
+  function startOf(view: RunView) {
+    const n = view.start ?? view.stages.find((s) => s.stage === 0)?.start ?? null;
+    return n ? { name: n.name, accuracy: n.accuracy, notation: n.notation, params: n.params } : null;
   }
 
   const server = http.createServer((req, res) => {

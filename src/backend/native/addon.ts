@@ -106,6 +106,11 @@ export function loadAddon(): NativeAddon {
     error = `native addon ${path.relative(ROOT, ADDON_PATH)} is missing (${why}); on Debian/Ubuntu: apt-get install libdnnl-dev g++, then npm ci (or npm run build:native)`;
     throw new Error(error);
   }
+  // OpenMP threads that wait at a barrier sleep instead of spinning (libgomp reads this when the addon loads it). On a
+  // shared machine with more runnable threads than cores, spinning threads burn the time slices their partners need:
+  // measured on a 2-core host at load 13, two engine threads ran the Table-1 net at 0.2× one thread with the default
+  // (spin) policy, and faster than one thread with passive waiting. Set OMP_WAIT_POLICY or GOMP_SPINCOUNT to override.
+  if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined) process.env.OMP_WAIT_POLICY = 'passive';
   try {
     addon = require(ADDON_PATH) as NativeAddon;
     return addon;

@@ -172,7 +172,7 @@ async function searchPage() {
     const s = d.summary;
     $('#state').outerHTML = `<span id="state">${stateBadge(s)}</span>`;
     $('#summary').innerHTML = summaryHtml(s, d.start);
-    $('#temporal-link').innerHTML = d.temporal.workflow ? `<a href="${esc(d.temporal.workflow)}" target="_blank" rel="noopener">workflow in the Temporal Web UI</a>` : '';
+    $('#temporal-link').innerHTML = d.temporal.workflow ? ` · <a href="${esc(d.temporal.workflow)}" target="_blank" rel="noopener">workflow in the Temporal Web UI</a>` : '';
     const bestName = s.best?.name;
     if (d.reset) {
       body.replaceChildren();
@@ -249,7 +249,6 @@ function diagramHtml(parts) {
 
 async function candidatePage() {
   const { id, name } = document.body.dataset;
-  let embedded = false;
   let lastCurve = '';
   poll(async () => {
     const d = await getJson(`/api/s/${enc(id)}/c/${enc(name)}`);
@@ -284,7 +283,7 @@ async function candidatePage() {
       }
       $('#curve-table').innerHTML = d.curve.length
         ? `<table class="grid"><thead><tr><th>epoch</th><th>loss</th><th>train acc.</th><th>val. acc.</th><th>lr</th><th>seconds</th></tr></thead><tbody>${d.curve.map((c) => `<tr><td class="num">${c.epoch}</td><td class="num">${c.loss.toFixed(4)}</td><td class="num">${pct(c.trainAcc)}</td><td class="num">${pct(c.valAcc)}</td><td class="num">${c.lr.toPrecision(3)}</td><td class="num">${c.seconds.toFixed(1)}</td></tr>`).join('')}</tbody></table>${d.curveOf !== name ? `<p class="muted">curve of ${esc(d.curveOf)}, whose result this candidate reuses</p>` : ''}`
-        : `<p class="muted">${d.curveDone ? 'No epochs recorded.' : 'No finished epoch yet.'}</p>`;
+        : `<p class="muted">${d.curveError ? `<span class="err">${esc(d.curveError)}</span>` : d.curveDone ? 'No epochs recorded (published without training).' : 'No finished epoch yet.'}</p>`;
       if (long.length) {
         const panel = (which, title) => ({
           width: 300,
@@ -301,11 +300,10 @@ async function candidatePage() {
         });
         const spec = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', data: { values: long }, hconcat: [panel('accuracy', 'accuracy per epoch'), panel('loss', 'training loss per epoch')], resolve: { scale: { color: 'independent' } } };
         await vegaEmbed('#curve-chart', spec, { renderer: 'svg', actions: { export: true, source: false, compiled: false, editor: false }, logLevel: vega.Error });
-        embedded = true;
       }
     }
     document.body.dataset.curvePoints = String(d.curve.length);
-    return d.curveDone && r && embedded ? IDLE_POLL_MS : POLL_MS;
+    return d.curveDone && r ? IDLE_POLL_MS : POLL_MS;
   }, POLL_MS);
 }
 
