@@ -37,6 +37,10 @@ test('searchSpace defaults to plain, so existing configs are unchanged; the ship
   const paper = loadSearchConfig(path.join(__dirname, '..', 'configs', 'cifar10-densenet.yaml'));
   assert.deepEqual(paper.searchSpace, { kind: 'densenet', growthRates: [40, 44, 48, 52, 56, 60, 64], bottleneckFactor: 4, maxLayersPerBlock: 64 });
   assert.deepEqual(issues(base({})), []);
+  // The authors' 10 wider steps per network where a DenseNet search's stage does not say; the plain space keeps 4.
+  assert.deepEqual(validateSearchConfig(base({ stages: [{ networks: 4 }, { networks: 2, widerSteps: 1 }] })).stages.map((st) => st.widerSteps), [10, 1]);
+  assert.deepEqual(validateSearchConfig(base({ stages: undefined })).stages.map((st) => st.widerSteps), [10, 10]);
+  assert.deepEqual(validateSearchConfig(base({ searchSpace: undefined, startNet: { notation: 'C(16,3,1), SM(10)', epochs: 1 }, stages: [{ networks: 4 }] })).stages.map((st) => st.widerSteps), [4]);
 });
 
 test('a DenseNet search config with bad fields is refused, naming each field', () => {

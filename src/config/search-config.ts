@@ -24,7 +24,7 @@ export const StartNetSchema = z.union([
 
 export const StageSchema = z
   .object({
-    /** Networks sampled in this stage (the paper: 300, then 150). */
+    /** Networks sampled in this stage (the paper: 300, then 150). widerSteps defaults to 10 in a DenseNet search. */
     networks: z.number().int().positive(),
     networksPerEpisode: z.number().int().positive().default(10),
     widerSteps: z.number().int().nonnegative().default(4),
@@ -59,6 +59,12 @@ function retrySchema(d: { maximumAttempts: number; initialInterval: string; back
 }
 export type RetryConfig = z.infer<ReturnType<typeof retrySchema>>;
 
+/** The paper's two stages: 300 then 150 networks, 10 per episode, 4 wider + 5 deeper steps, 20 epochs each. */
+const DEFAULT_STAGES = [
+  { networks: 300, networksPerEpisode: 10, widerSteps: 4, deeperSteps: 5, epochs: 20, bestEpochs: 100 },
+  { networks: 150, networksPerEpisode: 10, widerSteps: 4, deeperSteps: 5, epochs: 20, bestEpochs: 100 },
+];
+
 const SearchConfigObject = z
   .object({
     /** Names the search: the workflow id and the run-store folder derive from it. */
@@ -74,10 +80,7 @@ const SearchConfigObject = z
     stages: z
       .array(StageSchema)
       .min(1)
-      .default([
-        { networks: 300, networksPerEpisode: 10, widerSteps: 4, deeperSteps: 5, epochs: 20, bestEpochs: 100 },
-        { networks: 150, networksPerEpisode: 10, widerSteps: 4, deeperSteps: 5, epochs: 20, bestEpochs: 100 },
-      ]),
+      .default(DEFAULT_STAGES),
     final: FinalSchema.default({ topK: 5, epochs: 300 }),
     /** The shared training recipe and its per-phase overrides (start, candidates, stageBest, final). */
     training: TrainingConfigSchema.default(TrainingConfigSchema.parse({})),
@@ -137,7 +140,24 @@ function migrateLegacySpace(raw: unknown, ctx: z.RefinementCtx): unknown {
   return rest;
 }
 
-export const SearchConfigSchema = z.preprocess(migrateLegacySpace, SearchConfigObject);
+/** Net2Wider steps per sampled network in the authors' DenseNet search (episode_config wider_action_num). */
+export const DENSE_WIDER_STEPS = 10;
+
+/**
+ * Per-space defaults: a DenseNet search's stages take the authors' 10 wider steps per network where the config does
+ * not say (the plain space keeps the paper's 4).
+ */
+function spaceDefaults(raw: unknown): unknown {
+  if (typeof raw !== 'object' || raw === null) return raw;
+  const c = raw as Record<string, unknown>;
+  const kind = (c.searchSpace as { kind?: unknown } | undefined)?.kind;
+  if (kind !== 'densenet') return raw;
+  const stages = c.stages === undefined ? DEFAULT_STAGES.map(({ widerSteps: _w, ...st }) => st) : c.stages;
+  if (!Array.isArray(stages)) return raw;
+  return { ...c, stages: stages.map((st) => (typeof st === 'object' && st !== null && !('widerSteps' in st) ? { ...st, widerSteps: DENSE_WIDER_STEPS } : st)) };
+}
+
+export const SearchConfigSchema = z.preprocess((raw, ctx) => spaceDefaults(migrateLegacySpace(raw, ctx)), SearchConfigObject);
 
 export type SearchConfig = z.infer<typeof SearchConfigSchema>;
 /** A config as written (every default optional); a legacy top-level `space` is accepted too (migrateLegacySpace). */
