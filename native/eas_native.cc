@@ -998,14 +998,18 @@ void bn_relu_rows(const float *x, int64_t ldx, int64_t R, int64_t C, const float
 
 // The gradient of y = relu(bn(x)) with batch statistics, given dz = dL/dy (dense [R, C]):
 //   g = dz · [bn(x) > 0];  dbeta = Σ g;  dgamma = Σ g·x̂;  dx = gamma·invstd · (g − dbeta/R − x̂·dgamma/R)
-// dx (stride lddx) is written, or added to when accumulate; dz and dx may be the same buffer.
-void bn_relu_bwd_rows(const float *x, int64_t ldx, int64_t R, int64_t C, const float *mean, const float *var, const float *gamma, const float *beta, double eps,
-                      const float *dz, float *dx, int64_t lddx, bool accumulate, float *dgamma, float *dbeta) {
+// in two stages: the sums (bn_relu_bwd_sums: dgamma, dbeta and the dx stage's coefficients), then dx row by row.
+struct BnBwdCoefs {
+  std::vector<float> inv, mul, c1, c2;
+};
+
+BnBwdCoefs bn_relu_bwd_sums(const float *x, int64_t ldx, int64_t R, int64_t C, const float *mean, const float *var, const float *gamma, const float *beta, double eps,
+                            const float *dz, float *dgamma, float *dbeta) {
   PROF(5);
-  std::vector<float> inv(C), mul(C);
-  for (int64_t k = 0; k < C; k++) {
-    inv[k] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(var[k]) + eps));
-    mul[k] = gamma[k] * inv[k];
+  BnBwdCoefs k{std::vector<float>(C), std::vector<float>(C), std::vector<float>(C), std::vector<float>(C)};
+  for (int64_t c = 0; c < C; c++) {
+    k.inv[c] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(var[c]) + eps));
+    k.mul[c] = gamma[c] * k.inv[c];
   }
   const int nt = threads_for(R * C);
   std::vector<double> part(static_cast<size_t>(nt) * 2 * C, 0.0);
@@ -1015,24 +1019,32 @@ void bn_relu_bwd_rows(const float *x, int64_t ldx, int64_t R, int64_t C, const f
     const int t = omp_get_thread_num(), T = omp_get_num_threads();
     double *sg = part.data() + static_cast<size_t>(t) * 2 * C;
     float *fs = fpart.data() + static_cast<size_t>(t) * 2 * C;
-    bn_bwd_sums_range(x, ldx, R * t / T, R * (t + 1) / T, C, mean, inv.data(), gamma, beta, dz, sg, sg + C, fs, fs + C);
+    bn_bwd_sums_range(x, ldx, R * t / T, R * (t + 1) / T, C, mean, k.inv.data(), gamma, beta, dz, sg, sg + C, fs, fs + C);
   }
-  std::vector<float> c1(C), c2(C);
-  for (int64_t k = 0; k < C; k++) {
+  for (int64_t c = 0; c < C; c++) {
     double s = 0, sx = 0;
     for (int t = 0; t < nt; t++) {
-      s += part[static_cast<size_t>(t) * 2 * C + k];
-      sx += part[static_cast<size_t>(t) * 2 * C + C + k];
+      s += part[static_cast<size_t>(t) * 2 * C + c];
+      sx += part[static_cast<size_t>(t) * 2 * C + C + c];
     }
-    dbeta[k] = static_cast<float>(s);
-    dgamma[k] = static_cast<float>(sx);
-    c1[k] = static_cast<float>(s / R);
-    c2[k] = static_cast<float>(sx / R);
+    dbeta[c] = static_cast<float>(s);
+    dgamma[c] = static_cast<float>(sx);
+    k.c1[c] = static_cast<float>(s / R);
+    k.c2[c] = static_cast<float>(sx / R);
   }
+  return k;
+}
+
+// dx (stride lddx) is written, or added to when accumulate; dz and dx may be the same buffer.
+void bn_relu_bwd_rows(const float *x, int64_t ldx, int64_t R, int64_t C, const float *mean, const float *var, const float *gamma, const float *beta, double eps,
+                      const float *dz, float *dx, int64_t lddx, bool accumulate, float *dgamma, float *dbeta) {
+  const BnBwdCoefs k = bn_relu_bwd_sums(x, ldx, R, C, mean, var, gamma, beta, eps, dz, dgamma, dbeta);
+  PROF(5);
+  const int nt = threads_for(R * C);
 #pragma omp parallel num_threads(nt)
   {
     const int t = omp_get_thread_num(), T = omp_get_num_threads();
-    bn_bwd_dx_range(x, ldx, R * t / T, R * (t + 1) / T, C, mean, inv.data(), gamma, beta, mul.data(), c1.data(), c2.data(), dz, dx, lddx, accumulate);
+    bn_bwd_dx_range(x, ldx, R * t / T, R * (t + 1) / T, C, mean, k.inv.data(), gamma, beta, k.mul.data(), k.c1.data(), k.c2.data(), dz, dx, lddx, accumulate);
   }
 }
 
@@ -1221,8 +1233,12 @@ void bnrelu_conv1x1_fwd(const float *out, int64_t CT, int64_t R, int64_t C, int6
 
 // The 1×1 convolution's and BN1-ReLU's backward in one pass over row chunks: T1 = relu(bn1(out[:, 0:C])) recomputed
 // per chunk, dW1 = Σ T1ᵀ·d2, d1 = d2·W1ᵀ (kept, R × C), BN1's sums; then dx added into g[:, 0:C] (stride CT).
+//
+// d2 arrives as the gradient at BN2-ReLU's output (dz2): each chunk first gets BN2-ReLU's dx stage, in place (bk, m2,
+// gamma2, beta2 and k2 from bn_relu_bwd_sums), while it is in cache for the two products.
 void conv1x1_bnrelu_bwd(const float *out, int64_t CT, int64_t R, int64_t C, int64_t B, const float *m1, const float *v1, const float *gamma, const float *beta,
-                        double eps, const float *w, const float *d2, float *dw, float *d1, float *g, float *dgamma, float *dbeta) {
+                        double eps, const float *w, float *d2, float *dw, float *d1, float *g, float *dgamma, float *dbeta, const float *bk, const float *m2,
+                        const float *gamma2, const float *beta2, const BnBwdCoefs &k2) {
   PROF(8);
   std::vector<float> inv(C), mul(C), add(C);
   for (int64_t k = 0; k < C; k++) {
@@ -1248,6 +1264,7 @@ void conv1x1_bnrelu_bwd(const float *out, int64_t CT, int64_t R, int64_t C, int6
     float *fs = fpart.data() + static_cast<size_t>(t) * 2 * C;
     for (int64_t r0 = lo; r0 < hi; r0 += RC) {
       const int64_t n = std::min(hi, r0 + RC) - r0;
+      bn_bwd_dx_range(bk + r0 * B, B, 0, n, B, m2, k2.inv.data(), gamma2, beta2, k2.mul.data(), k2.c1.data(), k2.c2.data(), d2 + r0 * B, d2 + r0 * B, B, false);
       bn_relu_range(out + r0 * CT, CT, 0, n, C, m1, mul.data(), add.data(), tc, C);
       if (dnnl_sgemm('T', 'N', C, B, n, 1.f, tc, C, d2 + r0 * B, B, 1.f, dwt, B) != dnnl_success) status[t] = 1;
       if (dnnl_sgemm('N', 'T', n, C, B, 1.f, d2 + r0 * B, B, w, B, 0.f, d1 + r0 * C, C) != dnnl_success) status[t] = 1;
@@ -1358,10 +1375,11 @@ napi_value DenseBlockBwd(napi_env env, napi_callback_info info) {
       const ConvGeom g3 = conv_geom(s.n, s.h, s.w, B, K, 3);
       conv_bwd_w_raw(g3, t2, t3, gr[6 * l + 5]);
       conv_bwd_data_raw(g3, t3, p[6 * l + 5], d2);
-      // BN2-ReLU backward, in place into d2 (reads d2 as dz row by row before writing it)
-      bn_relu_bwd_rows(bks[l], B, R, B, m2, v2, p[6 * l + 3], p[6 * l + 4], eps, d2, d2, B, false, gr[6 * l + 3], gr[6 * l + 4]);
+      // BN2-ReLU backward: its sums here; its dx stage, in place into d2, inside the 1×1 chunks below
+      const BnBwdCoefs k2 = bn_relu_bwd_sums(bks[l], B, R, B, m2, v2, p[6 * l + 3], p[6 * l + 4], eps, d2, gr[6 * l + 3], gr[6 * l + 4]);
       // conv1×1 and BN1-ReLU backward (its input recomputed chunk by chunk), added to the gradient of the first C channels
-      conv1x1_bnrelu_bwd(out, CT, R, C, B, m1, v1, p[6 * l], p[6 * l + 1], eps, p[6 * l + 2], d2, gr[6 * l + 2], d1, g, gr[6 * l], gr[6 * l + 1]);
+      conv1x1_bnrelu_bwd(out, CT, R, C, B, m1, v1, p[6 * l], p[6 * l + 1], eps, p[6 * l + 2], d2, gr[6 * l + 2], d1, g, gr[6 * l], gr[6 * l + 1], bks[l], m2,
+                         p[6 * l + 3], p[6 * l + 4], k2);
     }
     copy_rows(g, CT, dx, s.c0, R, s.c0);
     return undef(env);

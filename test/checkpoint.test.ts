@@ -116,7 +116,7 @@ test('corrupt or inconsistent checkpoints fail with an error naming the file and
     'model.json',
     /do not match arch\.json/,
   );
-  fails(await corrupted('bad-arch', (d) => fs.writeFileSync(path.join(d, 'arch.json'), JSON.stringify({ input: [28, 28], layers: [], classes: 10 }))), 'arch.json', /not a valid architecture: input/);
+  fails(await corrupted('bad-arch', (d) => fs.writeFileSync(path.join(d, 'arch.json'), JSON.stringify({ input: [28, 28], layers: [], classes: 10 }))), 'arch.json', /not a valid plain network: input/);
   assert.throws(() => loadNetwork(path.join(root, 'nowhere')), (e: unknown) => e instanceof CheckpointError && /directory is missing/.test(e.message));
 });
 

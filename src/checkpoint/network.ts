@@ -6,7 +6,7 @@ import type { AnyNet } from '../space';
 import { type ModelOptions, ModelOptionsSchema } from '../nn/model';
 import { type WeightSpec, buildTopologyModelOf, tfjsWeightName, validateWeightsFor } from '../nn/network';
 import type { Weights } from '../nn/weights';
-import { type AnyNetworkSpace, networkSpaceOfNet } from '../space/networks';
+import { type StoredNetSpace, storedSpaceOfNet } from '../space/graphs';
 import { publishDirAtomic } from '../util/atomic';
 
 /**
@@ -25,7 +25,7 @@ export type { AnyNet } from '../space';
 export interface LoadedNetwork<N = AnyNet> {
   arch: N;
   /** The network's space (default settings: weights, graph, notation, key and parameter count). */
-  space: AnyNetworkSpace;
+  space: StoredNetSpace;
   weights: Weights;
   meta: NetworkMeta;
   /** The model options recorded at save time (model.json userDefinedMetadata.eas.modelOptions). */
@@ -72,7 +72,7 @@ const issues = (e: z.ZodError): string => e.issues.map((i) => `${i.path.join('.'
  * checkpoint: a retried save never overwrites an artifact.
  */
 export async function saveNetwork(dir: string, net: unknown, weights: Weights, meta: NetworkMeta = {}, opts: SaveOptions = {}): Promise<boolean> {
-  const space = networkSpaceOfNet(net);
+  const space = storedSpaceOfNet(net);
   const weightSpecs = space.weightSpecs(net);
   validateWeightsFor(weightSpecs, weights);
   const modelOptions = ModelOptionsSchema.parse(opts.model ?? {});
@@ -210,7 +210,7 @@ export function loadNetwork(dir: string): LoadedNetwork {
   const metaFile = path.join(dir, CHECKPOINT_FILES.meta);
 
   const raw = readJson(archFile);
-  const space = networkSpaceOfNet(raw);
+  const space = storedSpaceOfNet(raw);
   const archParsed = space.netSchema.safeParse(raw);
   if (!archParsed.success) throw new CheckpointError(archFile, `is not a valid ${space.kind} network: ${issues(archParsed.error)}`);
   let weightSpecs: WeightSpec[];

@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { DenseAction } from '../densenet/actions';
-import { DENSE_GRAPHS, predictDenseLogits } from '../densenet/model';
+import { predictDenseLogits } from '../densenet/model';
+import { GRAPHS } from './graphs';
 import type { DenseNet } from '../densenet/schema';
 import { applyDenseActions } from '../densenet/transform';
 import type { ModelOptions } from '../nn/model';
@@ -11,9 +12,9 @@ import type { NetworkSpace, TransformContext, Transformed } from './network';
 
 /** The DenseNet space with its weights: Eq. 4 growth widening and dense-layer insertion (src/densenet/transform.ts). */
 export class DenseNetworkSpace extends DenseNetSpace implements NetworkSpace<DenseNet, DenseAction> {
-  readonly weightSpecs = DENSE_GRAPHS.weightSpecs;
-  readonly graph = DENSE_GRAPHS.graph;
-  readonly inputShape = DENSE_GRAPHS.inputShape;
+  readonly weightSpecs = GRAPHS.densenet.weightSpecs;
+  readonly graph = GRAPHS.densenet.graph;
+  readonly inputShape = GRAPHS.densenet.inputShape;
 
   transform(parent: { net: DenseNet; weights: Weights }, actions: readonly DenseAction[], ctx: TransformContext): Transformed<DenseNet> {
     // One application gives the noisy child and its noise-free twin. The authors' DenseNet search puts the wider noise

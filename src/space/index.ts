@@ -16,6 +16,11 @@ export { DenseNetSpace } from './densenet';
 /** Options that shape a space's controller view (the plain vocabulary's pool tokens: ControllerConfig.poolMaxSize). */
 export interface SpaceOptions {
   poolMaxSize?: number;
+  /**
+   * Networks are not held to the settings' limits (a space built for a stored network, whose search's limits are not
+   * at hand: checkpoints, `eas train`, reports): validate and parse check structure only.
+   */
+  unbounded?: boolean;
 }
 
 /** One constructor per space kind: the pure spaces here, their tensor halves in src/space/networks.ts. */
@@ -34,7 +39,7 @@ export function spaceOf(config: SearchSpaceConfig, opts: SpaceOptions = {}): Any
   return buildSpace<AnySearchSpace>(config, { plain: (s) => new PlainSpace(s, opts) as AnySearchSpace, densenet: (s) => new DenseNetSpace(s) as AnySearchSpace });
 }
 
-/** The space a stored network (arch.json, a sample's network) belongs to, with that space's default settings. */
+/** The space a stored network (arch.json, a sample's network) belongs to (its kind; see spaceOfNet). */
 export function spaceKindOfNet(raw: unknown): SearchSpaceConfig['kind'] {
   return new DenseNetSpace().owns(raw) ? 'densenet' : 'plain';
 }
@@ -43,9 +48,9 @@ export function spaceKindOfNet(raw: unknown): SearchSpaceConfig['kind'] {
 export type AnyNet = Arch | DenseNet;
 export const AnyNetSchema = z.union([ArchSchema, DenseNetSchema]);
 
-/** The (pure) space a stored network belongs to, with default settings: notation, key, parameter count. */
+/** The (pure) space a stored network belongs to, with default settings and unbounded (structure only): notation, key, parameter count. */
 export function spaceOfNet(raw: unknown): AnySearchSpace {
-  return spaceOf({ kind: spaceKindOfNet(raw) } as SearchSpaceConfig);
+  return spaceOf({ kind: spaceKindOfNet(raw) } as SearchSpaceConfig, { unbounded: true });
 }
 
 /** An action of either shipped space, where records hold actions of any search (candidate records, results). */

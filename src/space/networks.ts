@@ -12,15 +12,15 @@ export function networkSpaceOf(config: SearchSpaceConfig, opts: SpaceOptions = {
 }
 
 /**
- * The space a stored network belongs to (a DenseNet's arch.json says `space: "densenet"`), with default settings:
- * enough for its weights, graph, notation, key and parameter count, which do not depend on the space's limits.
+ * The space a stored network belongs to (a DenseNet's arch.json says `space: "densenet"`), with default settings and
+ * unbounded (structure only): enough for its weights, graph, notation, key, parameter count and transforms.
  */
 export function networkSpaceOfNet(raw: unknown): AnyNetworkSpace {
-  return networkSpaceOf({ kind: spaceKindOfNet(raw) } as SearchSpaceConfig);
+  return networkSpaceOf({ kind: spaceKindOfNet(raw) } as SearchSpaceConfig, { unbounded: true });
 }
 
-/** The space whose notation `text` is written in (a DenseNet has D(…) blocks), with default settings. */
+/** The space whose notation `text` is written in (a DenseNet has D(…) blocks), with default settings, unbounded. */
 export function networkSpaceOfNotation(text: string): AnyNetworkSpace {
   const dense = new DenseNetworkSpace();
-  return dense.isNotation(text) ? (dense as AnyNetworkSpace) : (new PlainNetworkSpace() as AnyNetworkSpace);
+  return dense.isNotation(text) ? (dense as AnyNetworkSpace) : (new PlainNetworkSpace({}, { unbounded: true }) as AnyNetworkSpace);
 }

@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Action, Arch } from '../arch';
-import { type ModelOptions, PLAIN_GRAPHS } from '../nn/model';
+import type { ModelOptions } from '../nn/model';
+import { GRAPHS } from './graphs';
 import type { Weights } from '../nn/weights';
 import { ParentMoments, applyActions, predictLogits } from '../transform';
 import { Rng } from '../util/rng';
@@ -9,9 +10,9 @@ import { PlainSpace } from './plain';
 
 /** The plain space with its weights: Net2Wider / Net2Deeper of src/transform (BatchNorm statistics from the parent's moments). */
 export class PlainNetworkSpace extends PlainSpace implements NetworkSpace<Arch, Action> {
-  readonly weightSpecs = PLAIN_GRAPHS.weightSpecs;
-  readonly graph = PLAIN_GRAPHS.graph;
-  readonly inputShape = PLAIN_GRAPHS.inputShape;
+  readonly weightSpecs = GRAPHS.plain.weightSpecs;
+  readonly graph = GRAPHS.plain.graph;
+  readonly inputShape = GRAPHS.plain.inputShape;
 
   /**
    * One application yields the configured (noisy) child and its noise-free twin: the same remappings, splits and

@@ -18,21 +18,24 @@ export class PlainSpace implements SearchSpace<Arch, Action> {
   readonly actionSchema = ActionSchema;
   readonly settings: PlainSettings;
   private readonly vocab: Vocabulary;
+  /** The settings networks must stay within (validate, parse); none for a space that only reads stored networks. */
+  private readonly bounds: PlainSettings | undefined;
 
-  constructor(settings: unknown = {}, opts: { poolMaxSize?: number } = {}) {
+  constructor(settings: unknown = {}, opts: { poolMaxSize?: number; unbounded?: boolean } = {}) {
     this.settings = SearchSpaceSchema.parse(settings);
     this.vocab = new Vocabulary(this.settings, opts.poolMaxSize ?? DEFAULT_POOL_MAX_SIZE);
+    this.bounds = opts.unbounded ? undefined : this.settings;
   }
 
   owns(raw: unknown): boolean {
     return ArchSchema.safeParse(raw).success;
   }
   validate(net: Arch): Arch {
-    validateArch(net, this.settings);
+    validateArch(net, this.bounds);
     return net;
   }
   parse(notation: string, input: readonly [number, number, number]): Arch {
-    return parseNotation(notation, [...input], this.settings);
+    return parseNotation(notation, [...input], this.bounds);
   }
   /** The paper's notation: anything that is not a DenseNet's (no D(…) blocks). */
   readonly isNotation = (text: string): boolean => !isDenseNotation(text);

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { buildModelOf, extractWeightsFor } from '../nn/network';
 import type { AnyNet } from '../space';
-import { networkSpaceOfNet } from '../space/networks';
+import { storedSpaceOfNet } from '../space/graphs';
 import { nativeMomentumStep, nativeStepAvailable, nativeTrainingForward } from '../backend/native';
 import { batchIndices } from '../data/split';
 import type { Rng as RngType } from '../util/rng';
@@ -83,7 +83,7 @@ interface TrainableVariable {
  */
 function trainableVariables(model: tf.LayersModel, arch: AnyNet): TrainableVariable[] {
   const out: TrainableVariable[] = [];
-  for (const { name, layer, index } of networkSpaceOfNet(arch).weightSpecs(arch)) {
+  for (const { name, layer, index } of storedSpaceOfNet(arch).weightSpecs(arch)) {
     const lv = model.getLayer(layer).weights[index];
     if (!lv.trainable) continue;
     out.push({ name, variable: lv.read() as tf.Variable, decay: name.endsWith('/kernel') });
@@ -196,7 +196,7 @@ export async function trainNetwork(opts: TrainLoopOptions): Promise<TrainOutcome
     weights = opts.resume.weights;
   }
 
-  const space = networkSpaceOfNet(arch);
+  const space = storedSpaceOfNet(arch);
   const model = buildModelOf(space, arch, weights, modelOptionsFor(recipe));
   const optimizer = createOptimizer(recipe);
   const decay = tf.scalar(recipe.weightDecay);

@@ -44,7 +44,7 @@ test('killing `eas dev` mid-search and running it again resumes the same search 
   const [port, uiPort] = [await freePort(), await freePort()];
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.TEMPORAL_ADDRESS;
-  const args = ['dev', '--config', cfgFile, '--port', String(port), '--ui-port', String(uiPort), '--no-progress'];
+  const args = ['dev', '--config', cfgFile, '--port', String(port), '--ui-port', String(uiPort), '--no-progress', '--no-ui'];
 
   const first = runEas(args, env);
   await waitFor('the first policy update', () => policyCheckpoints(path.join(root, name)).length >= 1 || first.child.exitCode !== null, 240_000);
@@ -113,7 +113,7 @@ async function devStoppedAt(moment: string, ready: (stderr: string, root: string
   const [port, uiPort] = [await freePort(), await freePort()];
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
   delete env.TEMPORAL_ADDRESS;
-  const run = runEas(['dev', '--config', cfgFile, '--port', String(port), '--ui-port', String(uiPort), '--no-progress'], env);
+  const run = runEas(['dev', '--config', cfgFile, '--port', String(port), '--ui-port', String(uiPort), '--no-progress', '--no-ui'], env);
   try {
     await waitFor(moment, () => ready(run.err(), root) || run.child.exitCode !== null, 120_000, 10);
     assert.equal(run.child.exitCode, null, `eas dev ended before ${moment}:\n${run.err().slice(-3000)}`);
@@ -203,7 +203,7 @@ test('`eas start` / `eas dev` with a config that differs from the running or the
     assert.match(refused.err, /^ {2}seed: 7 → 8$/m);
     assert.match(refused.err, /^ {2}stages\[0\]\.epochs: 1 → 2$/m);
     assert.match(refused.err, new RegExp(`give it another \`name\` \\(e\\.g\\. name: ${name}-2\\) in ${changed.replace(/[.]/g, '\\.')}`));
-    const dev = await eas('dev', '--config', changed, '--no-progress');
+    const dev = await eas('dev', '--config', changed, '--no-progress', '--no-ui');
     assert.equal(dev.code, 1, dev.err);
     assert.match(dev.err, /stages\[0\]\.epochs: 1 → 2/);
     assert.doesNotMatch(dev.err, /started search|resuming search/);

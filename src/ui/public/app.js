@@ -293,7 +293,7 @@ async function candidatePage() {
           mark: { type: 'line', point: true },
           encoding: {
             x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' }, scale: { domainMin: 1 } },
-            y: { field: 'value', type: 'quantitative', title: which, scale: { zero: false }, axis: which === 'accuracy' ? { format: '.1%' } : {} },
+            y: { field: 'value', type: 'quantitative', title: which, scale: { zero: false }, axis: which === 'accuracy' ? { format: '.1%' } : { format: '.3f' } },
             color: { field: 'metric', type: 'nominal', title: null, legend: { orient: 'bottom' } },
             tooltip: [{ field: 'epoch' }, { field: 'metric' }, { field: 'value', format: '.4f' }],
           },
