@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { splitTopLevel } from '../util/notation';
 import * as path from 'node:path';
 import type { TopLevelSpec } from 'vega-lite/build/index';
 import type { CandidateRecord, NetworkRef } from '../activities/contract';
@@ -11,30 +12,7 @@ import { bestCandidate, isScored } from '../search/rules';
  * stage starts; Figure 5's episode rows). Pure functions of a RunView plus reads inside its run store.
  */
 
-/** One candidate as the table, the CSV and the JSON download give it. */
-export interface CandidateRow {
-  /** 1-based position among the evaluated candidates (the x of Figure 4). */
-  order: number;
-  name: string;
-  /** 1-based, as the pages and the report print it. */
-  stage: number;
-  episode: number;
-  index: number;
-  parent: string;
-  actions: string;
-  notation: string;
-  params: number;
-  /** Validation accuracy when scored (not diverged, not failed, measured), else null. */
-  accuracy: number | null;
-  status: string;
-  diverged: boolean;
-  cachedFrom: string | null;
-  maxAbsDiff: number | null;
-  failed: string | null;
-  /** Best scored accuracy up to and including this candidate. */
-  runningBest: number | null;
-}
-
+/** A sampled candidate as the pages give it before its training finished. */
 export interface PendingRow {
   name: string;
   stage: number;
@@ -44,6 +22,21 @@ export interface PendingRow {
   actions: string;
   notation: string;
   params: number;
+}
+
+/** One candidate as the table, the CSV and the JSON download give it: its pending row plus what training gave. */
+export interface CandidateRow extends PendingRow {
+  /** 1-based position among the evaluated candidates (the x of Figure 4). */
+  order: number;
+  /** Validation accuracy when scored (not diverged, not failed, measured), else null. */
+  accuracy: number | null;
+  status: string;
+  diverged: boolean;
+  cachedFrom: string | null;
+  maxAbsDiff: number | null;
+  failed: string | null;
+  /** Best scored accuracy up to and including this candidate. */
+  runningBest: number | null;
 }
 
 export type LiveState = 'running' | 'paused' | 'stopping' | 'failed' | 'terminated' | 'canceled' | 'timed out' | 'completed' | 'continued' | 'not started';
@@ -254,19 +247,7 @@ export interface DiagramPart {
 }
 
 export function diagramParts(notation: string): DiagramPart[] {
-  const parts: string[] = [];
-  let depth = 0;
-  let cur = '';
-  for (const ch of notation) {
-    if (ch === '(') depth++;
-    if (ch === ')') depth--;
-    if (ch === ',' && depth === 0) {
-      parts.push(cur.trim());
-      cur = '';
-    } else cur += ch;
-  }
-  if (cur.trim()) parts.push(cur.trim());
-  return parts.map((text) => {
+  return splitTopLevel(notation).map((text) => {
     const m = /^([A-Z]+)\(([^)]*)\)/.exec(text);
     const kind: DiagramPart['kind'] = !m ? 'other' : ({ C: 'conv', P: 'pool', FC: 'fc', SM: 'softmax', D: 'dense-block', T: 'transition' } as Record<string, DiagramPart['kind']>)[m[1]] ?? 'other';
     let size: number | null = null;
