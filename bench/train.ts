@@ -166,6 +166,9 @@ function runTorch(a: Args, net: Net): TorchResult | { error: string } {
   const env = { ...process.env };
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
+  // OpenBLAS's own pthreads are not torch.set_num_threads's: pin them too, so that its sgemm (the peak) and PyTorch's
+  // BLAS calls run on --threads threads like everything else
+  env.OPENBLAS_NUM_THREADS = String(a.threads);
   const args = [script, '--threads', String(a.threads), '--steps', String(a.steps), '--warmup', String(a.warmup), '--batch', String(a.batch), '--arch', JSON.stringify(net.arch)];
   if (!a.peak) args.push('--peak-n', '0');
   const r = spawnSync('/usr/bin/python3', args, { encoding: 'utf8', maxBuffer: 1 << 20, env });

@@ -203,7 +203,7 @@ export async function trainNetwork(opts: TrainLoopOptions): Promise<TrainOutcome
   try {
     const vars = trainableVariables(model, arch);
     const varList = vars.map((v) => v.variable);
-    // DenseNets on the native engine: the same training forward pass through fused native dense-block kernels
+    // on the native engine: the same training forward pass through fused kernels (dense blocks, BN+ReLU); else null
     const nativeForward = nativeTrainingForward(model, arch);
     if (opts.resume) await restoreOptimizer(optimizer, vars, opts.resume);
     const [h, w, c] = train.shape;
