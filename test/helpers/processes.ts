@@ -37,6 +37,8 @@ export async function stopWorker(w: WorkerProcess | undefined, signal: NodeJS.Si
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A deadline for Promise.race: its timer does not keep the test process alive once the race is won. */
+export const deadline = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 export async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 120_000, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -7,7 +7,7 @@ import prand from 'pure-rand';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startDevServer, tempDir } from '../helpers/temporal';
 import { policyCheckpoints, tinySearchConfig } from '../helpers/search';
-import { freePort, processesMatching, sleep, waitFor } from '../helpers/processes';
+import { deadline, freePort, processesMatching, sleep, waitFor } from '../helpers/processes';
 import { startOrAttachSearch } from '../../src/cli/search-client';
 import type { SearchConfigInput } from '../../src/config/search-config';
 import { type SearchResult, readSearchResult } from '../../src/store/result';
@@ -173,7 +173,7 @@ test('chaos: SIGKILLed workers and restarted servers during a search change noth
 
     const summary = await Promise.race([
       env!.client.workflow.getHandle(handle.workflowId).result(),
-      sleep(300_000).then(() => assert.fail(`the search did not finish; control worker:\n${control.out.slice(-3000)}\ntrain worker:\n${train.out.slice(-3000)}`)),
+      deadline(300_000).then(() => assert.fail(`the search did not finish; control worker:\n${control.out.slice(-3000)}\ntrain worker:\n${train.out.slice(-3000)}`)),
     ]);
     const result = readSearchResult(inStore(root, summary.resultFile));
     const calm = await reference;

@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import YAML from 'yaml';
 import { startDevServer, tempDir } from '../helpers/temporal';
 import { policyCheckpoints, tinySearchConfig } from '../helpers/search';
-import { freePort, processesMatching, sleep, waitFor } from '../helpers/processes';
+import { deadline, freePort, processesMatching, sleep, waitFor } from '../helpers/processes';
 import { findTemporalCli } from '../../src/temporal/cli-path';
 import { createControlWorker } from '../../src/workers/control';
 import { createTrainWorker } from '../../src/workers/train';
@@ -122,7 +122,7 @@ async function devStoppedAt(moment: string, ready: (stderr: string, root: string
       await sleep(300);
       run.child.kill('SIGTERM');
     }
-    const code = await Promise.race([run.exited, sleep(60_000).then(() => 'still running')]);
+    const code = await Promise.race([run.exited, deadline(60_000).then(() => 'still running')]);
     assert.equal(code, 130, `SIGTERM ${moment}: exit code; stderr:\n${run.err().slice(-3000)}`);
     // The server's command line names its database in this run store: nothing of it may be left.
     await waitFor('the dev server to be gone', () => processesMatching('start-dev', root).length === 0, 15_000).catch(() => undefined);
@@ -192,7 +192,7 @@ test('`eas start` / `eas dev` with a config that differs from the running or the
     const shell: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: env.address };
     const eas = async (...args: string[]) => {
       const run = runEas(args, shell);
-      const code = await Promise.race([run.exited, sleep(120_000).then(() => 'timeout')]);
+      const code = await Promise.race([run.exited, deadline(120_000).then(() => 'timeout')]);
       return { code, out: run.out(), err: run.err() };
     };
 
