@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { WASM_GRADIENT_NAMES, WASM_KERNEL_NAMES, wasmKernelsInstalled } from '../src/backend/wasm';
 import { Rng } from '../src/util/rng';
-import { assertNoLeak } from './helpers/tf';
+import { assertClose, assertNoLeak } from './helpers/tf';
 
 const rng = Rng.fromSeed(12345);
 
@@ -17,24 +17,6 @@ function randn(shape: number[]): Float32Array {
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = rng.float() * 2 - 1;
   return out;
-}
-
-/** |a-b| ≤ atol + rtol·max|b| elementwise (rtol relative to the output's scale). */
-function assertClose(actual: Float32Array | number[], expected: Float32Array | number[], what: string, rtol = 1e-4): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  let scale = 0;
-  for (const v of expected) scale = Math.max(scale, Math.abs(v));
-  const tol = rtol * Math.max(scale, 1e-3) + 1e-6;
-  let worst = 0;
-  let at = -1;
-  for (let i = 0; i < actual.length; i++) {
-    const d = Math.abs(actual[i] - expected[i]);
-    if (!(d <= worst)) {
-      worst = d;
-      at = i;
-    }
-  }
-  assert.ok(worst <= tol, `${what}: max |diff| ${worst} at ${at} (got ${actual[at]}, want ${expected[at]}), tol ${tol}`);
 }
 
 type Inputs = Record<string, { shape: number[]; data: Float32Array }>;

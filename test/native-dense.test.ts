@@ -16,7 +16,7 @@ import { buildDenseModel } from '../src/densenet/model';
 import { parseDenseNotation } from '../src/densenet/notation';
 import { initDenseWeights } from '../src/densenet/weights';
 import { Rng } from '../src/util/rng';
-import { assertNoLeak } from './helpers/tf';
+import { assertClose as closeTo, assertNoLeak } from './helpers/tf';
 
 const rng = Rng.fromSeed(2424);
 const missing = addonError();
@@ -27,21 +27,59 @@ function rand(n: number, scale = 1, offset = 0): Float32Array {
   return out;
 }
 
-function assertClose(actual: Float32Array, expected: Float32Array, what: string, rtol = 2e-4): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  let scale = 0;
-  for (const v of expected) scale = Math.max(scale, Math.abs(v));
-  const tol = rtol * Math.max(scale, 1e-3) + 1e-6;
-  let worst = 0;
-  let at = -1;
-  for (let i = 0; i < actual.length; i++) {
-    const d = Math.abs(actual[i] - expected[i]);
-    if (!(d <= worst)) {
-      worst = d;
-      at = i;
-    }
-  }
-  assert.ok(worst <= tol, `${what}: max |diff| ${worst} at ${at} (got ${actual[at]}, want ${expected[at]}), tol ${tol}`);
+/** The fused kernels' sums differ from tfjs's in order: a looser default tolerance. */
+const assertClose = (actual: Float32Array, expected: Float32Array, what: string, rtol = 2e-4): void => closeTo(actual, expected, what, rtol);
+
+interface TrainingPass {
+  /** Logits, then one gradient per trainable weight. */
+  arrays: Float32Array[];
+  moving: { name: string; data: Float32Array }[];
+}
+
+/**
+ * One training forward and backward pass of a fresh model on `backend`: through the fused native pass `nativeOf` gives
+ * (which must not be null there), or the Layers model's own (nativeOf null). Softmax cross-entropy on `labels`.
+ */
+async function trainingPass(
+  backend: string,
+  build: () => tf.LayersModel,
+  nativeOf: ((model: tf.LayersModel) => ((x: tf.Tensor) => tf.Tensor) | null) | null,
+  x: Float32Array,
+  shape: [number, number, number, number],
+  labels: number[],
+  classes: number,
+): Promise<TrainingPass> {
+  assert.ok(await tf.setBackend(backend));
+  const model = build();
+  const forward = nativeOf ? nativeOf(model) : (t: tf.Tensor) => model.apply(t, { training: true }) as tf.Tensor;
+  assert.ok(forward, 'the native training forward pass is null on the native engine');
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const out = tf.tidy(() => {
+    const xs = tf.tensor4d(x, shape);
+    let logits: tf.Tensor | undefined;
+    const { grads } = tf.variableGrads(() => {
+      logits = tf.keep(forward(xs));
+      return tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), classes), logits) as tf.Scalar;
+    }, vars);
+    return [logits!, ...vars.map((v) => grads[v.name])];
+  });
+  const arrays = out.map((o) => o.dataSync() as Float32Array);
+  const moving = model.weights.filter((w) => /moving/.test(w.originalName)).map((w) => ({ name: w.originalName, data: w.read().dataSync() as Float32Array }));
+  tf.dispose(out);
+  model.dispose();
+  assert.ok(await tf.setBackend('wasm'));
+  return { arrays, moving };
+}
+
+/** The fused pass gives the Layers model's logits and gradients (1e-3) and moving statistics (1e-4). */
+function assertSameTrainingPass(got: TrainingPass, want: TrainingPass): void {
+  assert.equal(got.arrays.length, want.arrays.length);
+  got.arrays.forEach((a, i) => assertClose(a, want.arrays[i], i === 0 ? 'logits' : `grad ${i - 1}`, 1e-3));
+  assert.equal(got.moving.length, want.moving.length);
+  got.moving.forEach((m, i) => {
+    assert.equal(m.name, want.moving[i].name);
+    assertClose(m.data, want.moving[i].data, m.name, 1e-4);
+  });
 }
 
 /** relu(batchNorm) with batch statistics, in plain tfjs ops (what tf.layers computes). */
@@ -157,37 +195,10 @@ if (missing) {
       }
       const x = rand(3 * 9 * 9 * 2, 1, 0.3);
       const labels = [0, 3, 4];
-      const run = async (backend: string, native: boolean) => {
-        assert.ok(await tf.setBackend(backend));
-        const model = buildDenseModel(net, weights);
-        const forward = native ? denseTrainingForward(model, net) : (t: tf.Tensor) => model.apply(t, { training: true }) as tf.Tensor;
-        assert.ok(forward, 'denseTrainingForward returned null on the native engine');
-        const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-        const out = tf.tidy(() => {
-          const xs = tf.tensor4d(x, [3, 9, 9, 2]);
-          let logits: tf.Tensor | undefined;
-          const { grads } = tf.variableGrads(() => {
-            logits = tf.keep(forward(xs));
-            return tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), 5), logits) as tf.Scalar;
-          }, vars);
-          return [logits!, ...vars.map((v) => grads[v.name])];
-        });
-        const arrays = out.map((o) => o.dataSync() as Float32Array);
-        const moving = model.weights.filter((w) => /moving/.test(w.originalName)).map((w) => ({ name: w.originalName, data: w.read().dataSync() as Float32Array }));
-        tf.dispose(out);
-        model.dispose();
-        assert.ok(await tf.setBackend('wasm'));
-        return { arrays, moving, names: vars.map((v) => v.name) };
-      };
-      const want = await run('cpu', false);
-      const got = await run('wasm', true);
-      assert.equal(got.arrays.length, want.arrays.length);
-      got.arrays.forEach((a, i) => assertClose(a, want.arrays[i], i === 0 ? 'logits' : `grad ${i - 1}`, 1e-3));
-      assert.equal(got.moving.length, want.moving.length);
-      got.moving.forEach((m, i) => {
-        assert.equal(m.name, want.moving[i].name);
-        assertClose(m.data, want.moving[i].data, m.name, 1e-4);
-      });
+      const build = () => buildDenseModel(net, weights);
+      const want = await trainingPass('cpu', build, null, x, [3, 9, 9, 2], labels, 5);
+      const got = await trainingPass('wasm', build, (m) => denseTrainingForward(m, net), x, [3, 9, 9, 2], labels, 5);
+      assertSameTrainingPass(got, want);
     });
 
     it("a plain net's fused training forward pass gives the Layers model's logits, gradients and moving statistics (cpu)", async () => {
@@ -200,34 +211,10 @@ if (missing) {
       }
       const x = rand(5 * 11 * 10 * 3, 1, 0.2);
       const labels = [0, 3, 1, 2, 3];
-      const run = async (backend: string, native: boolean) => {
-        assert.ok(await tf.setBackend(backend));
-        const model = buildModel(arch, weights);
-        const forward = native ? nativeTrainingForward(model, arch) : (t: tf.Tensor) => model.apply(t, { training: true }) as tf.Tensor;
-        assert.ok(forward, 'nativeTrainingForward returned null on the native engine');
-        const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-        const out = tf.tidy(() => {
-          const xs = tf.tensor4d(x, [5, 11, 10, 3]);
-          let logits: tf.Tensor | undefined;
-          const { grads } = tf.variableGrads(() => {
-            logits = tf.keep(forward(xs));
-            return tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), 4), logits) as tf.Scalar;
-          }, vars);
-          return [logits!, ...vars.map((v) => grads[v.name])];
-        });
-        const arrays = out.map((o) => o.dataSync() as Float32Array);
-        const moving = model.weights.filter((w) => /moving/.test(w.originalName)).map((w) => ({ name: w.originalName, data: w.read().dataSync() as Float32Array }));
-        tf.dispose(out);
-        model.dispose();
-        assert.ok(await tf.setBackend('wasm'));
-        return { arrays, moving };
-      };
-      const want = await run('cpu', false);
-      const got = await run('wasm', true);
-      assert.equal(got.arrays.length, want.arrays.length);
-      got.arrays.forEach((a, i) => assertClose(a, want.arrays[i], i === 0 ? 'logits' : `grad ${i - 1}`, 1e-3));
-      assert.equal(got.moving.length, want.moving.length);
-      got.moving.forEach((m, i) => assertClose(m.data, want.moving[i].data, m.name, 1e-4));
+      const build = () => buildModel(arch, weights);
+      const want = await trainingPass('cpu', build, null, x, [5, 11, 10, 3], labels, 4);
+      const got = await trainingPass('wasm', build, (m) => nativeTrainingForward(m, arch), x, [5, 11, 10, 3], labels, 4);
+      assertSameTrainingPass(got, want);
     });
 
     it('a DenseNet training step on the native kernels leaks no tensors, no backend data and no native buffers', async () => {
