@@ -242,6 +242,10 @@ void conv1x1_fwd(int64_t R, int64_t C, int64_t B, const float *x, const float *w
 void conv1x1_bwd_data(int64_t R, int64_t C, int64_t B, const float *dy, const float *w, float *dx);
 void conv1x1_bwd_w(int64_t R, int64_t C, int64_t B, const float *x, const float *dy, float *dw);
 bool is_plain_1x1(const ConvGeom &g);
+// oneDNN convolutions with cached primitives and weight reorders (defined below); bias may be null
+void conv_fwd_raw(const ConvGeom &g, const float *x, const float *wt, const float *bias, int act, float alpha, float *y);
+void conv_bwd_data_raw(const ConvGeom &g, const float *dy, const float *wt, float *dx);
+void conv_bwd_w_raw(const ConvGeom &g, const float *x, const float *dy, float *dw);
 
 // conv2d(x, filter, bias|null, y, params, act, alpha)
 napi_value Conv2D(napi_env env, napi_callback_info info) {
@@ -258,33 +262,7 @@ napi_value Conv2D(napi_env env, napi_callback_info info) {
       conv1x1_fwd(g.n * g.h * g.w, g.cin, g.cout, x, wt, y);
       return undef(env);
     }
-    PROF(3);
-    std::string key = g.key() + (has_bias ? "b" : "") + std::to_string(act) + ":" + std::to_string(alpha);
-    auto &slot = g_fwd[key];
-    if (!slot) {
-      primitive_attr attr;
-      post_ops po;
-      add_activation(po, act, alpha);
-      attr.set_post_ops(po);
-      auto pd = convolution_forward::primitive_desc(fwd_desc(g, prop_kind::forward_training, has_bias), attr, eng());
-      auto e = std::make_unique<ConvFwd>(ConvFwd{pd, convolution_forward(pd), pd.weights_desc() != g.wei_user(), reorder(), nullptr});
-      if (e->reorder_w) {
-        e->w_reorder = reorder(memory(g.wei_user(), eng(), nullptr), memory(pd.weights_desc(), eng(), nullptr));
-        e->wbuf = std::make_unique<OwnedBuffer>(pd.weights_desc().get_size());
-      }
-      slot = std::move(e);
-    }
-    ConvFwd &c = *slot;
-    memory wu(g.wei_user(), eng(), wt);
-    memory wm = wu;
-    if (c.reorder_w) {
-      wm = memory(c.pd.weights_desc(), eng(), c.wbuf->data.data());
-      c.w_reorder.execute(strm(), wu, wm);
-    }
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(g.src(), eng(), x)}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, memory(g.dst(), eng(), y)}};
-    if (has_bias) args.insert({DNNL_ARG_BIAS, memory(memory::desc({g.cout}, dt::f32, tag::a), eng(), b)});
-    c.prim.execute(strm(), args);
-    strm().wait();
+    conv_fwd_raw(g, x, wt, b, act, alpha, y);
     return undef(env);
   });
 }
@@ -300,28 +278,7 @@ napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
       conv1x1_bwd_data(g.n * g.h * g.w, g.cin, g.cout, dy, wt, dx);
       return undef(env);
     }
-    PROF(7);
-    auto &slot = g_bwd_data[g.key()];
-    if (!slot) {
-      auto hint = convolution_forward::primitive_desc(fwd_desc(g, prop_kind::forward_training, false), eng());
-      convolution_backward_data::desc d(algorithm::convolution_direct, g.src(), g.wei_any(), g.dst(), g.strides(), g.dil(), g.padl(), g.padr());
-      auto pd = convolution_backward_data::primitive_desc(d, eng(), hint);
-      auto e = std::make_unique<ConvBwdData>(ConvBwdData{pd, convolution_backward_data(pd), pd.weights_desc() != g.wei_user(), reorder(), nullptr});
-      if (e->reorder_w) {
-        e->w_reorder = reorder(memory(g.wei_user(), eng(), nullptr), memory(pd.weights_desc(), eng(), nullptr));
-        e->wbuf = std::make_unique<OwnedBuffer>(pd.weights_desc().get_size());
-      }
-      slot = std::move(e);
-    }
-    ConvBwdData &c = *slot;
-    memory wu(g.wei_user(), eng(), wt);
-    memory wm = wu;
-    if (c.reorder_w) {
-      wm = memory(c.pd.weights_desc(), eng(), c.wbuf->data.data());
-      c.w_reorder.execute(strm(), wu, wm);
-    }
-    c.prim.execute(strm(), {{DNNL_ARG_DIFF_DST, memory(g.dst(), eng(), dy)}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, memory(g.src(), eng(), dx)}});
-    strm().wait();
+    conv_bwd_data_raw(g, dy, wt, dx);
     return undef(env);
   });
 }
@@ -337,25 +294,7 @@ napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
       conv1x1_bwd_w(g.n * g.h * g.w, g.cin, g.cout, x, dy, dw);
       return undef(env);
     }
-    PROF(6);
-    auto &slot = g_bwd_w[g.key()];
-    if (!slot) {
-      auto hint = convolution_forward::primitive_desc(fwd_desc(g, prop_kind::forward_training, false), eng());
-      convolution_backward_weights::desc d(algorithm::convolution_direct, g.src(), g.wei_any(), g.dst(), g.strides(), g.dil(), g.padl(), g.padr());
-      auto pd = convolution_backward_weights::primitive_desc(d, eng(), hint);
-      auto e = std::make_unique<ConvBwdWeights>(ConvBwdWeights{pd, convolution_backward_weights(pd), pd.diff_weights_desc() != g.wei_user(), reorder(), nullptr});
-      if (e->reorder_w) {
-        e->w_reorder = reorder(memory(pd.diff_weights_desc(), eng(), nullptr), memory(g.wei_user(), eng(), nullptr));
-        e->wbuf = std::make_unique<OwnedBuffer>(pd.diff_weights_desc().get_size());
-      }
-      slot = std::move(e);
-    }
-    ConvBwdWeights &c = *slot;
-    memory wu(g.wei_user(), eng(), dw);
-    memory wm = c.reorder_w ? memory(c.pd.diff_weights_desc(), eng(), c.wbuf->data.data()) : wu;
-    c.prim.execute(strm(), {{DNNL_ARG_SRC, memory(g.src(), eng(), x)}, {DNNL_ARG_DIFF_DST, memory(g.dst(), eng(), dy)}, {DNNL_ARG_DIFF_WEIGHTS, wm}});
-    if (c.reorder_w) c.w_reorder.execute(strm(), wm, wu);
-    strm().wait();
+    conv_bwd_w_raw(g, x, dy, dw);
     return undef(env);
   });
 }
@@ -739,12 +678,17 @@ ConvGeom conv_geom(int64_t n, int64_t h, int64_t w, int64_t cin, int64_t cout, i
   return ConvGeom({n, h, w, cin, h, w, cout, k, k, 1, 1, 1, 1, p, p, k - 1 - p, k - 1 - p});
 }
 
-void conv_fwd_raw(const ConvGeom &g, const float *x, const float *wt, float *y) {
+void conv_fwd_raw(const ConvGeom &g, const float *x, const float *wt, const float *bias, int act, float alpha, float *y) {
   PROF(3);
-  std::string key = g.key() + "0:0.000000";
+  const bool has_bias = bias != nullptr;
+  std::string key = g.key() + (has_bias ? "b" : "") + std::to_string(act) + ":" + std::to_string(alpha);
   auto &slot = g_fwd[key];
   if (!slot) {
-    auto pd = convolution_forward::primitive_desc(fwd_desc(g, prop_kind::forward_training, false), eng());
+    primitive_attr attr;
+    post_ops po;
+    add_activation(po, act, alpha);
+    attr.set_post_ops(po);
+    auto pd = convolution_forward::primitive_desc(fwd_desc(g, prop_kind::forward_training, has_bias), attr, eng());
     auto e = std::make_unique<ConvFwd>(ConvFwd{pd, convolution_forward(pd), pd.weights_desc() != g.wei_user(), reorder(), nullptr});
     if (e->reorder_w) {
       e->w_reorder = reorder(memory(g.wei_user(), eng(), nullptr), memory(pd.weights_desc(), eng(), nullptr));
@@ -759,7 +703,9 @@ void conv_fwd_raw(const ConvGeom &g, const float *x, const float *wt, float *y) 
     wm = memory(c.pd.weights_desc(), eng(), c.wbuf->data.data());
     c.w_reorder.execute(strm(), wu, wm);
   }
-  c.prim.execute(strm(), {{DNNL_ARG_SRC, memory(g.src(), eng(), const_cast<float *>(x))}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, memory(g.dst(), eng(), y)}});
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(g.src(), eng(), const_cast<float *>(x))}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, memory(g.dst(), eng(), y)}};
+  if (has_bias) args.insert({DNNL_ARG_BIAS, memory(memory::desc({g.cout}, dt::f32, tag::a), eng(), const_cast<float *>(bias))});
+  c.prim.execute(strm(), args);
   strm().wait();
 }
 
@@ -1326,7 +1272,7 @@ napi_value DenseBlockFwd(napi_env env, napi_callback_info info) {
       std::memcpy(v1, cvar.data(), sizeof(float) * C);
       bnrelu_conv1x1_fwd(out, CT, R, C, B, m1, v1, p[6 * l], p[6 * l + 1], eps, p[6 * l + 2], bk, m2, v2);
       bn_relu_rows(bk, B, R, B, m2, v2, p[6 * l + 3], p[6 * l + 4], eps, t2, B);
-      conv_fwd_raw(conv_geom(s.n, s.h, s.w, B, K, 3), t2, p[6 * l + 5], t3);
+      conv_fwd_raw(conv_geom(s.n, s.h, s.w, B, K, 3), t2, p[6 * l + 5], nullptr, 0, 0.0f, t3);
       copy_rows(t3, K, out + C, CT, R, K);
       moments_rows(t3, K, R, K, cmean.data() + C, cvar.data() + C);
       bk += R * B;
