@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { buildModelOf, extractWeightsFor } from '../nn/network';
+import { type WeightSpec, buildModelOf, extractWeightsFor } from '../nn/network';
 import type { AnyNet } from '../space';
 import { storedSpaceOfNet } from '../space/graphs';
 import { nativeMomentumStep, nativeStepAvailable, nativeTrainingForward } from '../backend/native';
@@ -81,9 +81,9 @@ interface TrainableVariable {
  * position in the gradient list, so this order is also the order of the saved accumulators.
  * L2 weight decay applies to conv/fc/classifier kernels only, not to BatchNorm gamma/beta or the classifier bias.
  */
-function trainableVariables(model: tf.LayersModel, arch: AnyNet): TrainableVariable[] {
+function trainableVariables(model: tf.LayersModel, specs: readonly WeightSpec[]): TrainableVariable[] {
   const out: TrainableVariable[] = [];
-  for (const { name, layer, index } of storedSpaceOfNet(arch).weightSpecs(arch)) {
+  for (const { name, layer, index } of specs) {
     const lv = model.getLayer(layer).weights[index];
     if (!lv.trainable) continue;
     out.push({ name, variable: lv.read() as tf.Variable, decay: name.endsWith('/kernel') });
@@ -197,11 +197,12 @@ export async function trainNetwork(opts: TrainLoopOptions): Promise<TrainOutcome
   }
 
   const space = storedSpaceOfNet(arch);
+  const specs = space.weightSpecs(arch);
   const model = buildModelOf(space, arch, weights, modelOptionsFor(recipe));
   const optimizer = createOptimizer(recipe);
   const decay = tf.scalar(recipe.weightDecay);
   try {
-    const vars = trainableVariables(model, arch);
+    const vars = trainableVariables(model, specs);
     const varList = vars.map((v) => v.variable);
     // on the native engine: the same training forward pass through fused kernels (dense blocks, BN+ReLU); else null
     const nativeForward = nativeTrainingForward(model, arch);
@@ -271,7 +272,7 @@ export async function trainNetwork(opts: TrainLoopOptions): Promise<TrainOutcome
           rng: { order: orderRng.state(), augment: augmentRng.state() },
           optimizerIterations: iterations,
           history,
-          weights: extractWeightsFor(model, space.weightSpecs(arch)),
+          weights: extractWeightsFor(model, specs),
           momentum,
         });
       }
@@ -280,7 +281,7 @@ export async function trainNetwork(opts: TrainLoopOptions): Promise<TrainOutcome
 
     const last = history.at(-1);
     return {
-      weights: extractWeightsFor(model, space.weightSpecs(arch)),
+      weights: extractWeightsFor(model, specs),
       history,
       epochsRun: epochs - startEpoch,
       loss: last?.loss ?? NaN,

@@ -15,7 +15,6 @@
  * model) off the native engine, with dropout, or with EAS_NATIVE_DENSE=0.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Arch } from '../../arch/schema';
 import type { DenseNet } from '../../densenet/schema';
 import { denseNames, tBn, tConv } from '../../densenet/weights';
 import type { WasmBackend } from '../wasm/ops';
@@ -294,18 +293,4 @@ export function denseTrainingForward(model: tf.LayersModel, net: DenseNet): ((x:
       const pooled = tf.mean(bnReluUpdating(h, final), [1, 2]);
       return tf.add(tf.matMul(pooled, cls[0]), cls[1]);
     });
-}
-
-/**
- * The hook src/train/loop.ts calls: the native training forward pass of `model` (a DenseNet: denseTrainingForward; a
- * plain net: ./plain-net.ts) when the native kernels can run it, else null (train with `model.apply(x, { training: true })`).
- */
-export function nativeTrainingForward(model: tf.LayersModel, net: object): ((x: tf.Tensor) => tf.Tensor) | null {
-  if ('space' in net && (net as { space?: unknown }).space === 'densenet') return denseTrainingForward(model, net as DenseNet);
-  if ('layers' in net && Array.isArray((net as { layers?: unknown }).layers)) {
-    // required lazily: plain-net.ts imports this module
-    const { plainTrainingForward } = require('./plain-net') as typeof import('./plain-net');
-    return plainTrainingForward(model, net as Arch);
-  }
-  return null;
 }

@@ -9,11 +9,15 @@ import { loadAddon, type NativeAddon } from './addon';
 import { makeNativeKernels } from './kernels';
 import { makeSgdKernel } from './optimizer';
 import { makeMomentsKernels, routeMoments } from './moments';
-import { makeDenseKernels, markDenseKernelsReady } from './dense-block';
+import { denseTrainingForward, makeDenseKernels, markDenseKernelsReady } from './dense-block';
+import { plainTrainingForward } from './plain-net';
+import { spaceKindOfNet } from '../../space';
+import type { Arch } from '../../arch/schema';
+import type { DenseNet } from '../../densenet/schema';
 
 export { addonError, loadAddon, ADDON_PATH, type NativeAddon, type NativeInfo } from './addon';
 export { nativeMomentumStep, nativeStepAvailable, SGD_KERNEL } from './optimizer';
-export { denseTrainingForward, nativeTrainingForward } from './dense-block';
+export { denseTrainingForward } from './dense-block';
 
 /** Kernel names the native engine registers on 'wasm'. */
 export const NATIVE_KERNEL_NAMES = ['Relu', 'Step', 'Square', 'Sum', 'Mean', 'Add', 'Sub', 'Multiply', 'RealDiv', 'FusedBatchNorm', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPoolGrad', 'AvgPoolGrad', 'EasSgdNesterov', 'EasMoments', 'EasMomentsGrad', 'EasBnRelu', 'EasBnReluGrad', 'EasDenseBlock', 'EasDenseBlockGrad', 'EasMovingAverage'] as const;
@@ -73,4 +77,18 @@ function routePlainFusedConv(): void {
 
 export function nativeInstalled(): boolean {
   return installed;
+}
+
+/** Each space's native training forward pass, by the space's kind. */
+const TRAINING_FORWARD: Record<ReturnType<typeof spaceKindOfNet>, (model: tf.LayersModel, net: never) => ((x: tf.Tensor) => tf.Tensor) | null> = {
+  plain: (model, net: Arch) => plainTrainingForward(model, net),
+  densenet: (model, net: DenseNet) => denseTrainingForward(model, net),
+};
+
+/**
+ * The hook src/train/loop.ts calls: the native training forward pass of `model` (a DenseNet: ./dense-block.ts; a plain
+ * net: ./plain-net.ts) when the native kernels can run it, else null (train with `model.apply(x, { training: true })`).
+ */
+export function nativeTrainingForward(model: tf.LayersModel, net: unknown): ((x: tf.Tensor) => tf.Tensor) | null {
+  return TRAINING_FORWARD[spaceKindOfNet(net)](model, net as never);
 }
