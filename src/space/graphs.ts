@@ -2,7 +2,7 @@ import { DENSE_GRAPHS } from '../densenet/model';
 import { PLAIN_GRAPHS } from '../nn/model';
 import type { NetGraphs } from '../nn/network';
 import type { SearchSpaceConfig } from './config';
-import { spaceKindOfNet, spaceOf } from './index';
+import { memoByKind, spaceKindOfNet, spaceOfNet } from './index';
 import type { AnySearchSpace } from './types';
 
 /**
@@ -20,7 +20,10 @@ export const GRAPHS: { [K in SearchSpaceConfig['kind']]: NetGraphs<unknown> } = 
 
 /** The space a stored network belongs to (told by arch.json), unbounded, with its weight layout and graph. */
 export function storedSpaceOfNet(raw: unknown): StoredNetSpace {
-  const kind = spaceKindOfNet(raw);
-  const { weightSpecs, graph, inputShape } = GRAPHS[kind];
-  return Object.assign(Object.create(spaceOf({ kind } as SearchSpaceConfig, { unbounded: true })) as AnySearchSpace, { weightSpecs, graph, inputShape });
+  return memoByKind(STORED, spaceKindOfNet(raw), (kind) => {
+    const { weightSpecs, graph, inputShape } = GRAPHS[kind];
+    return Object.assign(Object.create(spaceOfNet(raw)) as AnySearchSpace, { weightSpecs, graph, inputShape });
+  });
 }
+
+const STORED = new Map<SearchSpaceConfig['kind'], StoredNetSpace>();

@@ -50,7 +50,17 @@ export const AnyNetSchema = z.union([ArchSchema, DenseNetSchema]);
 
 /** The (pure) space a stored network belongs to, with default settings and unbounded (structure only): notation, key, parameter count. */
 export function spaceOfNet(raw: unknown): AnySearchSpace {
-  return spaceOf({ kind: spaceKindOfNet(raw) } as SearchSpaceConfig, { unbounded: true });
+  return memoByKind(STORED_SPACES, spaceKindOfNet(raw), (kind) => spaceOf({ kind } as SearchSpaceConfig, { unbounded: true }));
+}
+
+/** Spaces are immutable: one default, unbounded space per kind serves every stored network of that kind. */
+const STORED_SPACES = new Map<SearchSpaceConfig['kind'], AnySearchSpace>();
+
+/** The value `make` gives for `kind`, made once and kept in `memo`. */
+export function memoByKind<T>(memo: Map<SearchSpaceConfig['kind'], T>, kind: SearchSpaceConfig['kind'], make: (kind: SearchSpaceConfig['kind']) => T): T {
+  let value = memo.get(kind);
+  if (value === undefined) memo.set(kind, (value = make(kind)));
+  return value;
 }
 
 /** An action of either shipped space, where records hold actions of any search (candidate records, results). */

@@ -2,21 +2,13 @@ import type { SearchSpaceConfig } from './config';
 import { DenseNetworkSpace } from './densenet-network';
 import type { AnyNetworkSpace } from './network';
 import { PlainNetworkSpace } from './plain-network';
-import { type SpaceOptions, buildSpace, spaceKindOfNet } from './index';
+import { type SpaceOptions, buildSpace } from './index';
 
 export * from './network';
 
 /** The tensor half of the space a config's `searchSpace` names (activities, training, checkpoints; not the workflow). */
 export function networkSpaceOf(config: SearchSpaceConfig, opts: SpaceOptions = {}): AnyNetworkSpace {
   return buildSpace<AnyNetworkSpace>(config, { plain: (s) => new PlainNetworkSpace(s, opts) as AnyNetworkSpace, densenet: (s) => new DenseNetworkSpace(s) as AnyNetworkSpace });
-}
-
-/**
- * The space a stored network belongs to (a DenseNet's arch.json says `space: "densenet"`), with default settings and
- * unbounded (structure only): enough for its weights, graph, notation, key, parameter count and transforms.
- */
-export function networkSpaceOfNet(raw: unknown): AnyNetworkSpace {
-  return networkSpaceOf({ kind: spaceKindOfNet(raw) } as SearchSpaceConfig, { unbounded: true });
 }
 
 /** The space whose notation `text` is written in (a DenseNet has D(…) blocks), with default settings, unbounded. */
