@@ -59,6 +59,9 @@ function retrySchema(d: { maximumAttempts: number; initialInterval: string; back
 }
 export type RetryConfig = z.infer<ReturnType<typeof retrySchema>>;
 
+/** A search's name: the workflow id and its run-store folder (no separators, no leading dot). */
+export const SEARCH_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
 /** The paper's two stages: 300 then 150 networks, 10 per episode, 4 wider + 5 deeper steps, 20 epochs each. */
 const DEFAULT_STAGES = [
   { networks: 300, networksPerEpisode: 10, widerSteps: 4, deeperSteps: 5, epochs: 20, bestEpochs: 100 },
@@ -68,7 +71,7 @@ const DEFAULT_STAGES = [
 const SearchConfigObject = z
   .object({
     /** Names the search: the workflow id and the run-store folder derive from it. */
-    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit'),
+    name: z.string().regex(SEARCH_NAME, 'letters, digits, ".", "_" and "-", starting with a letter or digit'),
     dataset: DatasetConfigSchema,
     startNet: StartNetSchema,
     /**

@@ -59,8 +59,11 @@ export function stageBestSource(view: RunView, stage: number): CandidateRecord |
   return bestCandidate(inStage);
 }
 
-/** The chain start → … → `name`, following each candidate's parent; cached candidates point to the trained original. */
-function chainTo(view: RunView, name: string, seen = new Set<string>()): LineageStep[] {
+/**
+ * The chain start → … → `name` for any network of the view (a candidate, a stage best, the start), following each
+ * candidate's parent; cached candidates point to the trained original.
+ */
+export function lineageTo(view: RunView, name: string, seen = new Set<string>()): LineageStep[] {
   if (seen.has(name)) throw new Error(`lineage: cycle at ${name}`);
   seen.add(name);
   if (name === 'start' || (view.start && name === view.start.name)) return view.start ? [ref(view.start, 'start', null)] : [];
@@ -69,13 +72,13 @@ function chainTo(view: RunView, name: string, seen = new Set<string>()): Lineage
     const stage = Number(stageBest[1]) - 1;
     const start = view.stages.find((s) => s.stage === stage + 1)?.start;
     const source = stageBestSource(view, stage);
-    const before = source ? chainTo(view, source.name, seen) : [];
+    const before = source ? lineageTo(view, source.name, seen) : [];
     if (!start) return before;
     return [...before, ref(start, 'stage-best', { kind: 'train-longer' })];
   }
   const c = view.candidates.find((x) => x.name === name);
   if (!c) return [];
-  const before = chainTo(view, c.parent, seen);
+  const before = lineageTo(view, c.parent, seen);
   return [...before, { ...ref(c.network, 'candidate', { kind: 'transform', actions: c.actions }), name: c.name }];
 }
 
@@ -84,13 +87,9 @@ export function lineages(view: RunView): Lineage[] {
   if (view.final.length > 0) {
     return [...view.final]
       .sort((a, b) => a.network.name.localeCompare(b.network.name, undefined, { numeric: true }))
-      .map((f) => ({ target: f.network.name, steps: [...chainTo(view, f.from), ref(f.network, 'final', { kind: 'final-training' }, 'test')] }));
+      .map((f) => ({ target: f.network.name, steps: [...lineageTo(view, f.from), ref(f.network, 'final', { kind: 'final-training' }, 'test')] }));
   }
   const best = bestCandidate(view.candidates);
-  return best ? [{ target: best.name, steps: chainTo(view, best.name) }] : [];
+  return best ? [{ target: best.name, steps: lineageTo(view, best.name) }] : [];
 }
 
-/** The chain start → … → `name` for any network of the view (a candidate, a stage best, the start); for the dashboard. */
-export function lineageTo(view: RunView, name: string): LineageStep[] {
-  return chainTo(view, name);
-}

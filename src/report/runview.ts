@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { type CandidateRecord, CandidateRecordSchema, type NetworkRef, NetworkRefSchema } from '../store/records';
 import { ArchSchema } from '../arch';
 import { AnyActionSchema, AnyNetSchema, spaceOfNet } from '../space';
-import { type SearchConfig, SearchConfigSchema } from '../config/search-config';
+import { SEARCH_NAME, type SearchConfig, SearchConfigSchema } from '../config/search-config';
 import { readSearchResult } from '../store/result';
 import { storageRoot } from '../store/root';
 import { RunLayout, candidateName, jobPaths } from '../store/layout';
@@ -276,11 +276,9 @@ export function resolveNetworkDir(view: Pick<RunView, 'runDir' | 'searchId'>, di
 
 // ---- Additions for the live dashboard (src/ui): listing run stores, a candidate's training curve ----------------
 
-const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-
 /** Whether `id` is a valid search name (the folder of a run store under the root): no separators, no leading dot. */
 export function isRunId(id: string): boolean {
-  return RUN_ID.test(id) && id.length <= 200;
+  return SEARCH_NAME.test(id) && id.length <= 200;
 }
 
 /** The search ids under the storage root that hold a run store (result.json, config.json or start/), sorted by name. */
