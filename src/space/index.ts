@@ -24,14 +24,14 @@ export interface SpaceOptions {
 }
 
 /** One constructor per space kind: the pure spaces here, their tensor halves in src/space/networks.ts. */
-export type SpaceConstructors<T> = { [K in SearchSpaceConfig['kind']]: (settings: unknown, opts: SpaceOptions) => T };
+export type SpaceConstructors<T> = { [K in SearchSpaceConfig['kind']]: (settings: unknown) => T };
 
 /** Build the space `config` names with `make` (an unknown kind is refused, naming it). */
 export function buildSpace<T>(config: SearchSpaceConfig, make: SpaceConstructors<T>): T {
   const { kind, ...settings } = config;
   const ctor = make[kind];
   if (!ctor) throw new Error(`unknown searchSpace.kind "${String(kind)}" (expected ${Object.keys(make).join(' or ')})`);
-  return ctor(settings, {});
+  return ctor(settings);
 }
 
 /** The search space a config's `searchSpace` names. Pure: the workflow may call it. */
