@@ -16,7 +16,7 @@ import { createControlWorker } from '../../workers/control';
 import { parseDevices } from '../../train/devices';
 import { createTrainWorker } from '../../workers/train';
 import { ProgressView } from '../progress';
-import { type UiServer, startUiServer } from '../../ui/server';
+import { type DashboardProcess, startDashboardProcess } from '../../ui/child';
 import { printResult } from './search';
 
 interface DevFlags {
@@ -93,7 +93,7 @@ async function dev(flags: DevFlags): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let server: DevServer | undefined;
-  let dashboard: UiServer | undefined;
+  let dashboard: DashboardProcess | undefined;
   try {
     if (flags.ui) dashboard = await startDashboard(flags, storageRoot(config.storage.root), config.name);
     let address: string | undefined;
@@ -182,19 +182,22 @@ async function dev(flags: DevFlags): Promise<number> {
 }
 
 /**
- * The live dashboard (`eas ui`) over this search's run store, read-only on 127.0.0.1. A port already taken costs the
- * dashboard only (with a warning), never the search.
+ * The live dashboard (`eas ui`) over this search's run store, read-only on 127.0.0.1, in a process of its own (its
+ * run-store reads stay off the event loop that serves the workflows). A port already taken costs the dashboard only
+ * (with a warning), never the search.
  */
-async function startDashboard(flags: DevFlags, root: string, searchId: string): Promise<UiServer | undefined> {
+async function startDashboard(flags: DevFlags, root: string, searchId: string): Promise<DashboardProcess | undefined> {
   const local = !process.env.TEMPORAL_ADDRESS;
   try {
-    const ui = await startUiServer({
+    const ui = await startDashboardProcess({
       root,
       port: Number(flags.dashboardPort),
-      temporal: { address: local ? `localhost:${flags.port}` : undefined, webUi: local ? `http://localhost:${flags.uiPort}` : null },
+      address: local ? `localhost:${flags.port}` : undefined,
+      webUi: local ? `http://localhost:${flags.uiPort}` : null,
       log: (m) => say(`dashboard: ${m}`),
     });
-    say(`dashboard: ${ui.url}/s/${encodeURIComponent(searchId)} (all searches: ${ui.url}; on a remote host: ssh -NL ${ui.port}:localhost:${ui.port} <host>)`);
+    const port = new URL(ui.url).port;
+    say(`dashboard: ${ui.url}/s/${encodeURIComponent(searchId)} (all searches: ${ui.url}; on a remote host: ssh -NL ${port}:localhost:${port} <host>)`);
     return ui;
   } catch (err) {
     say(`dashboard not started (${(err as Error).message}); choose another --dashboard-port, or --no-ui`);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { resolveStorageRoot } from '../../report/runview';
+import { EXIT_WITH_PARENT } from '../../ui/child';
 import { isLoopback, startUiServer } from '../../ui/server';
 
 interface UiFlags {
@@ -38,13 +39,18 @@ export function register(program: Command): void {
       });
       console.log(`eas ui: ${server.url} (run store ${root}; Ctrl-C to stop)`);
       await new Promise<void>((resolve) => {
+        let stopped = false;
         const stop = () => {
+          if (stopped) return;
+          stopped = true;
           process.off('SIGINT', stop);
           process.off('SIGTERM', stop);
           void server.close().then(resolve);
         };
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
+        // Started by `eas dev` (src/ui/child.ts): stop with it, however it ends (its end of our stdin closes).
+        if (process.env[EXIT_WITH_PARENT] === '1') process.stdin.once('end', stop).resume();
       });
     });
 }
