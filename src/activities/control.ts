@@ -2,10 +2,11 @@ import * as fs from 'node:fs';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { z } from 'zod';
 import { bestCandidate, bestNetwork } from '../search/rules';
-import { claimInputs } from '../store/inputs';
+import { claimInputs, inputsFile } from '../store/inputs';
 import { RunLayout } from '../store/layout';
-import type { SearchResult } from '../store/result';
-import { inStore, storageRoot, toStore } from '../store/root';
+import { type SearchResult, gainsOver } from '../store/result';
+import { inStore, toStore } from '../store/root';
+import { openStore } from '../store/storage';
 import { writeJsonAtomic } from '../util/atomic';
 import {
   CandidateRecordSchema,
@@ -33,6 +34,7 @@ import {
   WriteResultInputSchema,
 } from './contract';
 import type { ControlTaskName } from './tasks';
+import { publishWrites, pullReads, taskIo } from './tasks/io';
 import { toFailure } from './errors';
 import { heartbeatEveryMs } from './options';
 
@@ -67,16 +69,20 @@ const StageSummarySchema = z.object({ stage: z.number(), start: NetworkRefSchema
  * registers the returned object; the workflow types its proxies with ControlActivities.
  */
 export function createControlActivities(deps: ControlActivityDeps) {
-  const rootFor = (configured: string) => storageRoot(configured, deps.storageRoot);
-
   /** Runs `task` in the runner while heartbeating; a cancelled activity kills the task's child. */
   async function offloaded<O>(task: ControlTaskName, schema: z.ZodType<O>, configuredRoot: string, input: unknown): Promise<O> {
     const ctx = Context.current();
     const beat = setInterval(() => ctx.heartbeat(), heartbeatEveryMs(ctx.info.heartbeatTimeoutMs));
     try {
-      const out = await deps.runner.run(task, { root: rootFor(configuredRoot), input }, { signal: ctx.cancellationSignal });
+      // The task works on files under this host's root; with an object store, its reads are pulled first and its
+      // writes published after (src/activities/tasks/io.ts).
+      const store = openStore(configuredRoot, deps.storageRoot);
+      const io = taskIo(task, input as Record<string, unknown>);
+      await pullReads(store, io);
+      const out = await deps.runner.run(task, { root: store.root, input }, { signal: ctx.cancellationSignal });
       const r = schema.safeParse(out);
       if (!r.success) throw new Error(`${task}: the control child returned an invalid result: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      await publishWrites(store, io, fs.existsSync);
       return r.data;
     } catch (err) {
       // A cancelled activity: let the SDK report the cancellation rather than the killed child.
@@ -116,12 +122,17 @@ export function createControlActivities(deps: ControlActivityDeps) {
     async recordStage(raw: RecordStageInput): Promise<string> {
       const input = parseInput(RecordStageInputSchema, raw, 'recordStage');
       try {
-        const root = rootFor(input.storageRoot);
+        const store = openStore(input.storageRoot, deps.storageRoot);
+        const root = store.root;
         const file = new RunLayout(inStore(root, input.runDir)).stageSummary(input.stage);
+        const stored = toStore(root, file);
+        await Promise.all([store.pull(inputsFile(stored)), store.pull(stored)]);
         const summary = { stage: input.stage, start: input.start, candidates: input.candidates };
         claimInputs(file, summary, `the summary of stage ${input.stage + 1}`);
+        await store.publish(inputsFile(stored));
         if (!fs.existsSync(file)) writeJsonAtomic(file, summary);
-        return toStore(root, file);
+        await store.publish(stored);
+        return stored;
       } catch (err) {
         throw toFailure(err);
       }
@@ -131,11 +142,13 @@ export function createControlActivities(deps: ControlActivityDeps) {
     async writeResult(raw: WriteResultInput): Promise<SearchResultSummary> {
       const input = parseInput(WriteResultInputSchema, raw, 'writeResult');
       try {
-        const root = rootFor(input.config.storage.root);
+        const store = openStore(input.config.storage.root, deps.storageRoot);
+        const root = store.root;
         const layout = new RunLayout(inStore(root, input.runDir));
         const stages = [];
         for (let s = 0; s < input.stagesRecorded; s++) {
           const file = layout.stageSummary(s);
+          await store.pull(toStore(root, file));
           stages.push(StageSummarySchema.parse(JSON.parse(fs.readFileSync(file, 'utf8'))));
         }
         const candidates = stages.flatMap((s) => s.candidates);
@@ -152,11 +165,14 @@ export function createControlActivities(deps: ControlActivityDeps) {
           final: input.final,
           best,
           bestFinal,
+          ...(input.reference ? { reference: input.reference, gains: gainsOver(input.reference.network, input.final) } : {}),
           policyUpdates: input.policyUpdates,
           config: input.config,
         };
         writeJsonAtomic(layout.result(), result);
-        return { resultFile: toStore(root, layout.result()), best, bestFinal, candidates: candidates.length, policyUpdates: input.policyUpdates };
+        await store.publish(toStore(root, layout.result()), { replace: true });
+        const reference = input.reference ? { reference: input.reference.network, gains: result.gains } : {};
+        return { resultFile: toStore(root, layout.result()), best, bestFinal, candidates: candidates.length, policyUpdates: input.policyUpdates, ...reference };
       } catch (err) {
         throw toFailure(err);
       }

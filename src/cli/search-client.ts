@@ -5,6 +5,7 @@ import { parseSearchConfig } from '../config/load';
 import type { SearchConfig } from '../config/search-config';
 import { RunLayout } from '../store/layout';
 import { runDirFor } from '../store/root';
+import { openStore } from '../store/storage';
 import { SEARCH_WORKFLOW_TYPE } from '../workflows/definitions';
 import type { searchWorkflow } from '../workflows/search';
 import { type FieldChange, diffConfigs, formatChanges } from '../util/config-diff';
@@ -68,6 +69,8 @@ export async function checkSameConfig(client: Client, config: SearchConfig, sour
     return;
   }
   const recorded = new RunLayout(runDirFor(config.storage.root, config.name)).config();
+  // From an object store, into this host's cache first (a no-op on a directory).
+  await openStore(config.storage.root).pull(`${config.name}/config.json`);
   if (!fs.existsSync(recorded)) return;
   let old: unknown;
   try {

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as os from 'node:os';
 import { z } from 'zod';
 import type { NetworkRef } from '../store/records';
 import * as tf from '@tensorflow/tfjs';
@@ -10,7 +11,9 @@ import { TrainDatasetSchema, TrainResultSchema } from '../train/job';
 import { replaceDirAtomic } from '../report/output';
 import { readJsonFile } from '../util/files';
 import { type RunView, RunStoreError, loadRunView, locateRun, resolveNetworkDir, resolveStorageRoot } from '../report/runview';
+import { isObjectStoreUrl, pullSearch, uploadFolder } from '../store/storage';
 import { rankNetworks, topCandidates } from '../search/rules';
+import { pointsText, ratioText } from '../report/reference';
 
 /**
  * `eas export`: the best networks of a search as standalone TensorFlow.js Layers artifacts (model.json + weights.bin,
@@ -27,7 +30,7 @@ export interface ExportOptions {
   runs?: string;
   /** How many networks (default 3, or fewer when fewer exist). */
   top?: number;
-  /** Output directory (default `<root>/<id>/export`). */
+  /** Output directory (default `<root>/<id>/export`), or s3://bucket/prefix (exported, then uploaded with export.json last). */
   out?: string;
 }
 
@@ -50,6 +53,8 @@ export const ExportedNetworkSchema = z.object({
   epochs: z.number().int(),
   backend: z.string(),
   source: z.string(),
+  /** A final network against the start network given the same final training (test points, params ratio); absent without one. */
+  vsStartNet: z.object({ testPoints: z.number().nullable(), paramRatio: z.number().nullable() }).optional(),
 });
 export type ExportedNetwork = z.infer<typeof ExportedNetworkSchema>;
 
@@ -58,6 +63,8 @@ export const ExportManifestSchema = z.object({
   complete: z.boolean(),
   selectedBy: z.enum(['test accuracy of the final networks', 'validation accuracy of the search candidates']),
   networks: z.array(ExportedNetworkSchema),
+  /** The start network given the same final training (the networks' `vsStartNet` reference); absent without one. */
+  reference: z.object({ notation: z.string(), params: z.number().int(), testAccuracy: z.number().nullable() }).optional(),
   exportedAt: z.string(),
 });
 export type ExportManifest = z.infer<typeof ExportManifestSchema>;
@@ -119,6 +126,12 @@ export function selectNetworks(view: RunView, top: number): { selectedBy: Export
   return { selectedBy: 'validation accuracy of the search candidates', chosen };
 }
 
+/** A final network's gain over the start network given the same final training, when the run has one. */
+function vsStartNet(view: RunView, name: string, metric: 'test' | 'validation'): Pick<ExportedNetwork, 'vsStartNet'> {
+  const g = metric === 'test' ? view.reference?.gains.find((x) => x.name === name) : undefined;
+  return g ? { vsStartNet: { testPoints: g.testPoints, paramRatio: g.paramRatio } } : {};
+}
+
 function readMeta(dir: string): CheckpointMeta {
   return readJsonFile(path.join(dir, CHECKPOINT_FILES.meta), CheckpointMetaSchema, "trained network's meta", RunStoreError);
 }
@@ -148,12 +161,17 @@ export async function exportNetworks(opts: ExportOptions): Promise<ExportOutput>
   const top = opts.top ?? DEFAULT_TOP;
   if (!Number.isInteger(top) || top < 1) throw new Error(`--top must be a positive integer (got ${opts.top})`);
   const root = resolveStorageRoot(opts.runs);
+  await pullSearch(opts.runs, opts.searchId);
   const runDir = locateRun(root, opts.searchId);
   const view = loadRunView(runDir, opts.searchId);
   const { selectedBy, chosen } = selectNetworks(view, top);
   if (chosen.length === 0) throw new RunStoreError(runDir, `search '${opts.searchId}' has no evaluated network to export yet`);
 
-  const out = path.resolve(opts.out ?? path.join(runDir, 'export'));
+  // To an object store (s3://bucket/prefix): exported locally first, then uploaded with export.json last.
+  const toBucket = opts.out !== undefined && isObjectStoreUrl(opts.out) ? opts.out : undefined;
+  const out = toBucket ? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'eas-export-')), 'export') : path.resolve(opts.out ?? path.join(runDir, 'export'));
+  const ref = view.reference?.network;
+  const reference = ref ? { reference: { notation: ref.notation, params: ref.params, testAccuracy: ref.accuracy } } : {};
   const networks: ExportedNetwork[] = [];
   const exportedAt = new Date().toISOString();
   await replaceDirAtomic(out, EXPORT_MARKER, async (tmp) => {
@@ -197,18 +215,30 @@ export async function exportNetworks(opts: ExportOptions): Promise<ExportOutput>
         epochs: tr.epochs,
         backend: tr.backend,
         source: src,
+        ...vsStartNet(view, c.network.name, metric),
       });
       fs.writeFileSync(path.join(dest, 'accuracy.json'), JSON.stringify(record, null, 2) + '\n');
       fs.writeFileSync(path.join(dest, 'README.md'), networkReadme(record, view.searchId));
       networks.push(record);
     }
-    const manifest: ExportManifest = { searchId: view.searchId, complete: view.complete, selectedBy, networks, exportedAt };
+    const manifest: ExportManifest = { searchId: view.searchId, complete: view.complete, selectedBy, networks, ...reference, exportedAt };
     fs.writeFileSync(path.join(tmp, EXPORT_MARKER), JSON.stringify(manifest, null, 2) + '\n');
-    const rows = networks.map((n) => `| ${n.rank} | [${n.name}](${n.dir}/) | ${n.from} | \`${n.notation}\` | ${n.params} | ${n.metric} ${pct(n.accuracy)} |`);
+    const vs = (n: ExportedNetwork) => (n.vsStartNet ? ` | ${pointsText(n.vsStartNet.testPoints)}, ${ratioText(n.vsStartNet.paramRatio)} params` : reference.reference ? ' | –' : '');
+    const rows = networks.map((n) => `| ${n.rank} | [${n.name}](${n.dir}/) | ${n.from} | \`${n.notation}\` | ${n.params} | ${n.metric} ${pct(n.accuracy)}${vs(n)} |`);
+    const refLine = reference.reference
+      ? `\nThe start network given the same final training (\`${reference.reference.notation}\`, ${reference.reference.params} params) tests ${reference.reference.testAccuracy === null ? '–' : pct(reference.reference.testAccuracy)}; "vs start net" is each network's gain over it in test-accuracy points and its parameter ratio.\n`
+      : '';
     fs.writeFileSync(
       path.join(tmp, 'README.md'),
-      `# Exported networks of search ${view.searchId}\n\n${view.complete ? '' : 'The search is still in progress.\n\n'}Selected by ${selectedBy}, best first.\n\n| rank | network | from | architecture | params | accuracy |\n|---|---|---|---|---|---|\n${rows.join('\n')}\n`,
+      `# Exported networks of search ${view.searchId}\n\n${view.complete ? '' : 'The search is still in progress.\n\n'}Selected by ${selectedBy}, best first.\n\n| rank | network | from | architecture | params | accuracy${reference.reference ? ' | vs start net' : ''} |\n|---|---|---|---|---|---|${reference.reference ? '---|' : ''}\n${rows.join('\n')}\n${refLine}`,
     );
   });
-  return { dir: out, manifest: { searchId: view.searchId, complete: view.complete, selectedBy, networks, exportedAt } };
+  if (toBucket) {
+    try {
+      await uploadFolder(toBucket, out, EXPORT_MARKER);
+    } finally {
+      fs.rmSync(path.dirname(out), { recursive: true, force: true });
+    }
+  }
+  return { dir: toBucket ?? out, manifest: { searchId: view.searchId, complete: view.complete, selectedBy, networks, ...reference, exportedAt } };
 }

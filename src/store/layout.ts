@@ -60,6 +60,10 @@ export class RunLayout {
   final(rank: number): string {
     return join(this.dir, 'final', `top-${rank + 1}`);
   }
+  /** Training job of the start network given the final training: every result's reference (config final.reference). */
+  finalReference(): string {
+    return join(this.dir, 'final', 'reference');
+  }
   result(): string {
     return join(this.dir, 'result.json');
   }
@@ -67,3 +71,28 @@ export class RunLayout {
 
 /** Inside a training job folder: the network it starts from, epoch checkpoints, and the finished network. */
 export const jobPaths = (jobDir: string) => ({ init: join(jobDir, 'init'), work: join(jobDir, 'work'), trained: join(jobDir, 'trained') });
+
+/**
+ * An experiment's own folder, <storage root>/<experiment id> (issue 21): its plan (experiment.json), one record per
+ * finished child (children/<child id>.json), the comparison (summary.json). Its children are searches of their own,
+ * each in <storage root>/<child id>.
+ */
+export class ExperimentLayout {
+  constructor(readonly dir: string) {}
+
+  record(): string {
+    return join(this.dir, 'experiment.json');
+  }
+  child(childId: string): string {
+    return join(this.dir, 'children', `${childId}.json`);
+  }
+  summary(): string {
+    return join(this.dir, 'summary.json');
+  }
+  report(): string {
+    return join(this.dir, 'report');
+  }
+}
+
+/** A reference child's folder (<storage root>/<child id>): its final-recipe training job and its record. */
+export const referencePaths = (runDir: string) => ({ job: join(runDir, 'reference'), record: join(runDir, 'reference.json') });

@@ -1,7 +1,35 @@
 import * as fs from 'node:fs';
 import { z } from 'zod';
-import { CandidateRecordSchema, NetworkRefSchema } from './records';
+import { CandidateFailureSchema, CandidateRecordSchema, type NetworkRef, NetworkRefSchema } from './records';
 import { SearchConfigSchema } from '../config/search-config';
+
+/**
+ * The start network given the final training of the search (same epochs, same recipe, its own job final/reference):
+ * what the user would have had without the search. `network` is null when that training failed for good (`failed`
+ * says why); the finals are kept either way.
+ */
+export const ReferenceSchema = z.object({ network: NetworkRefSchema.nullable(), failed: CandidateFailureSchema.nullable() });
+export type Reference = z.infer<typeof ReferenceSchema>;
+
+/** A final network against the reference: test accuracy gain in percentage points, and parameters ÷ the reference's. */
+export const GainSchema = z.object({
+  name: z.string(),
+  /** (final − reference) test accuracy × 100; null when either was not measured. */
+  testPoints: z.number().nullable(),
+  /** final params ÷ reference params (≥ 1 for a grown network); null if the reference had no parameters. */
+  paramRatio: z.number().nullable(),
+});
+export type Gain = z.infer<typeof GainSchema>;
+
+/** Each final network's gain over the reference (none without a trained reference). Pure: the workflow's and the views'. */
+export function gainsOver(reference: NetworkRef | null | undefined, finals: readonly { network: NetworkRef }[]): Gain[] {
+  if (!reference) return [];
+  return finals.map(({ network: n }) => ({
+    name: n.name,
+    testPoints: n.accuracy !== null && reference.accuracy !== null ? (n.accuracy - reference.accuracy) * 100 : null,
+    paramRatio: reference.params > 0 ? n.params / reference.params : null,
+  }));
+}
 
 /** runs/<id>/result.json: the whole search, reloadable without Temporal. */
 export const SearchResultSchema = z.object({
@@ -18,6 +46,10 @@ export const SearchResultSchema = z.object({
   final: z.array(z.object({ from: z.string(), network: NetworkRefSchema })),
   best: NetworkRefSchema.nullable(),
   bestFinal: NetworkRefSchema.nullable(),
+  /** The start network with the same final training (absent in results written before it, or with final.reference off). */
+  reference: ReferenceSchema.nullable().optional(),
+  /** Each final network against the reference (empty without a trained reference). */
+  gains: z.array(GainSchema).optional(),
   policyUpdates: z.number().int(),
   config: SearchConfigSchema,
 });
