@@ -10,7 +10,7 @@ import { ArchError } from '../src/arch/errors';
 import { loadNetwork, saveNetwork } from '../src/checkpoint';
 import { ConfigError } from '../src/config/search-config';
 import { ControllerCheckpointError, readCheckpoint } from '../src/controller/checkpoint';
-import { DataFileError } from '../src/data/types';
+import { DataFileError, DatasetUnavailableError } from '../src/data/types';
 import { initWeights } from '../src/nn';
 import { BadInputError, TrainerCrashedError } from '../src/train/errors';
 import { TransformError } from '../src/transform';
@@ -59,6 +59,9 @@ describe('error classification: retry what another host or a later try could fix
 
   test('data on this host that cannot be used is retryable (another host may have it)', () => {
     assert.deepEqual(classify(new DataFileError('/data/train-images-idx3-ubyte', 'truncated')), { type: 'DataUnavailable', nonRetryable: false, message: '/data/train-images-idx3-ubyte: truncated' });
+    // The dataset missing on this host (locateDataset), as the trainer reports it: the same stable, retryable type.
+    const missing = new DatasetUnavailableError("dataset 'cifar10' not found (downloading not allowed) on host h: its files belong in /d/cifar10.", 'cifar10', '/d/cifar10');
+    assert.deepEqual([classify(missing).type, classify(missing).nonRetryable], ['DataUnavailable', false]);
   });
 
   test('filesystem errors (ENOENT, ESTALE) are retryable', () => {

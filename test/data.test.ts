@@ -266,6 +266,9 @@ describe('locator', () => {
     const dataDir = tmpDir();
     await assert.rejects(locateDataset('cifar10', { dataDir }), (e: Error) => {
       assert.match(e.message, /dataset 'cifar10' not found \(downloading not allowed\)/);
+      // A stable type (retried as DataUnavailable, src/activities/errors.ts) whose first line names the dataset, host and folder.
+      assert.equal(e.name, 'DatasetUnavailableError');
+      assert.equal(e.message.split('\n')[0], `dataset 'cifar10' not found (downloading not allowed) on host ${os.hostname()}: its files belong in ${path.join(dataDir, 'cifar10')}.`);
       assert.match(e.message, /data_batch_1\.bin, data_batch_2\.bin, data_batch_3\.bin, data_batch_4\.bin, data_batch_5\.bin, test_batch\.bin/);
       assert.ok(e.message.includes(`into ${path.join(dataDir, 'cifar10')}`), e.message);
       assert.match(e.message, /cifar-10-binary\.tar\.gz/);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bestCandidate, bestNetwork, firstByKey, isScored, rankCandidates, rankNetworks, rewardOf, topCandidates } from '../src/search/rules';
+import { bestCandidate, bestNetwork, firstByKey, isScored, rankCandidates, rankNetworks, repeatedFailure, rewardOf, topCandidates } from '../src/search/rules';
 
 const cand = (name: string, accuracy: number | null, extra: { diverged?: boolean; cachedFrom?: string; failed?: boolean; key?: string } = {}) => ({
   name,
@@ -82,4 +82,33 @@ test('first by key: one original per architecture; reused records never count as
   assert.deepEqual([...m.keys()], ['K1', 'K2']);
   assert.equal(m.get('K1')?.name, 'a');
   assert.equal(m.get('K2')?.name, 'c');
+});
+
+test('repeated failure: the last n fresh outcomes failed with the same type, else null; n = 0 is off', () => {
+  const fail = (type: string, message = type) => ({ failed: { step: 'train' as const, type, message }, cachedFrom: null });
+  const ok = { failed: null, cachedFrom: null };
+  const data = (i: number) => fail('DataUnavailable', `missing ${i}`);
+  // Exactly n, all the same type: the latest failure is returned.
+  assert.deepEqual(repeatedFailure([data(1), data(2), data(3)], 3), data(3).failed);
+  // Only the last n count: an older success or another type before them does not matter.
+  assert.deepEqual(repeatedFailure([ok, fail('Timeout'), data(1), data(2), data(3)], 3), data(3).failed);
+  // Fewer than n outcomes, a success or another type among the last n: no pause.
+  assert.equal(repeatedFailure([data(1), data(2)], 3), null);
+  assert.equal(repeatedFailure([data(1), ok, data(2), data(3)], 3), null);
+  assert.equal(repeatedFailure([data(1), fail('Timeout'), data(2)], 3), null);
+  assert.equal(repeatedFailure([data(1), data(2), fail('Timeout')], 3), null);
+  // A diverged candidate is a result, not a failure.
+  assert.equal(repeatedFailure([data(1), { failed: null, cachedFrom: null }, data(2)], 2), null);
+  // Reused results are neither counted nor break the run: they are copies, not new tries.
+  const reused = { failed: data(0).failed, cachedFrom: 'earlier' };
+  assert.equal(repeatedFailure([data(1), reused, reused], 3), null);
+  assert.deepEqual(repeatedFailure([data(1), { failed: null, cachedFrom: 'x' }, data(2), data(3)], 3), data(3).failed);
+  // Records written before failures were recorded (no `failed`) count as outcomes that did not fail.
+  assert.equal(repeatedFailure([{ cachedFrom: null }, data(1)], 2), null);
+  // n = 0 (off), and nonsense n, never pause.
+  assert.equal(repeatedFailure([data(1), data(2)], 0), null);
+  assert.equal(repeatedFailure([data(1), data(2)], -1), null);
+  assert.equal(repeatedFailure([data(1), data(2)], 1.5), null);
+  assert.equal(repeatedFailure([], 1), null);
+  assert.deepEqual(repeatedFailure([data(1)], 1), data(1).failed);
 });

@@ -1,10 +1,11 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tar from 'tar';
 import { publishDirAtomic } from '../util/atomic';
 import { DATASETS, type DatasetSpec, type DownloadSpec } from './catalog';
 import { downloadFile } from './download';
-import { DatasetNameSchema, type DatasetName, type Part, type RealDatasetName } from './types';
+import { DatasetNameSchema, DatasetUnavailableError, type DatasetName, type Part, type RealDatasetName } from './types';
 
 export interface LocateOptions {
   /** Directory holding the datasets (default: $EAS_DATA_DIR, else .eas/data under the working directory). */
@@ -83,12 +84,19 @@ export async function installDownload(dl: DownloadSpec, datasetDir: string, opts
   fs.rmSync(archive, { force: true });
 }
 
+/** The dataset is not here: the error names it, this host and the folder its files belong in, then every place searched. */
+function missing(spec: DatasetSpec, dataDir: string, parts: readonly Part[], reason: string, cause?: unknown): DatasetUnavailableError {
+  const err = new DatasetUnavailableError(missingMessage(spec, dataDir, parts, reason), spec.name, path.join(dataDir, spec.name));
+  if (cause !== undefined) err.cause = cause;
+  return err;
+}
+
 function missingMessage(spec: DatasetSpec, dataDir: string, parts: readonly Part[], reason: string): string {
   const files = requiredFiles(spec, parts);
   const where = candidateDirs(spec, dataDir).map((c) => `  ${c.dir}`);
   const urls = spec.downloads.filter((d) => d.provides.some((f) => files.includes(f))).map((d) => `  ${d.url}${d.extract ? ` (extract it: the files are in ${d.extract.dir}/)` : ''}`);
   return [
-    `dataset '${spec.name}' not found${reason ? ` (${reason})` : ''}.`,
+    `dataset '${spec.name}' not found${reason ? ` (${reason})` : ''} on host ${os.hostname()}: its files belong in ${path.join(dataDir, spec.name)}.`,
     `Put these files: ${files.join(', ')}`,
     `into ${path.join(dataDir, spec.name)}`,
     'Searched, in order:',
@@ -121,7 +129,7 @@ export async function locateDataset(name: DatasetName | string, opts: LocateOpti
   };
   const found = search();
   if (found) return found;
-  if (!opts.download) return Promise.reject(new Error(missingMessage(spec, dataDir, parts, 'downloading not allowed')));
+  if (!opts.download) return Promise.reject(missing(spec, dataDir, parts, 'downloading not allowed'));
 
   const datasetDir = path.join(dataDir, spec.name);
   const needed = requiredFiles(spec, parts).filter((f) => !findFile(spec, datasetDir, f) && !spec.subdirs.some((s) => findFile(spec, path.join(datasetDir, s), f)));
@@ -129,9 +137,11 @@ export async function locateDataset(name: DatasetName | string, opts: LocateOpti
   try {
     for (const dl of downloads) await installDownload(dl, datasetDir, opts);
   } catch (err) {
-    throw new Error(`${(err as Error).message}\n${missingMessage(spec, dataDir, parts, 'download failed')}`, { cause: err });
+    const e = missing(spec, dataDir, parts, 'download failed', err);
+    e.message = `${e.message}\nThe download: ${(err as Error).message}`;
+    throw e;
   }
   const after = search();
-  if (!after) throw new Error(missingMessage(spec, dataDir, parts, 'downloaded files did not provide everything'));
+  if (!after) throw missing(spec, dataDir, parts, 'downloaded files did not provide everything');
   return { ...after, source: 'download' };
 }

@@ -34,6 +34,23 @@ export class DataFileError extends Error {
   }
 }
 
+/**
+ * A dataset's files are not on this host (and could not be downloaded): retryable (src/activities/errors.ts:
+ * DataUnavailable), since another host, or this one once the files are put there, can do the step. The message's first
+ * line names the dataset, the host and the folder the files belong in; the next lines list every place searched.
+ */
+export class DatasetUnavailableError extends Error {
+  constructor(
+    message: string,
+    readonly dataset?: string,
+    /** The folder the files belong in. */
+    readonly dir?: string,
+  ) {
+    super(message);
+    this.name = 'DatasetUnavailableError';
+  }
+}
+
 /** Concatenate image sets of the same shape and classes (e.g. the five CIFAR-10 training batches). */
 export function concatImageSets(sets: readonly ImageSet[]): ImageSet {
   if (sets.length === 0) throw new Error('concatImageSets: no image sets given');

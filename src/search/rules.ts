@@ -79,3 +79,21 @@ export function firstByKey<T extends Judged & { network: { key: string } }>(cand
   for (const c of cands) if (!c.cachedFrom && !byKey.has(c.network.key)) byKey.set(c.network.key, c);
   return byKey;
 }
+
+/** What the pause rule needs of a candidate's outcome (a CandidateRecord has it). */
+export type Outcome = Pick<Judged, 'failed' | 'cachedFrom'>;
+
+/**
+ * The search pauses itself when the last `n` candidates it evaluated (in the order their outcomes came, reused results
+ * not counted) all failed with the same error type: a cause every try shares (a dataset missing on every training host,
+ * a bug) would otherwise cost each following candidate its retries the same way. Returns the latest of those failures,
+ * or null: fewer than `n` outcomes, another outcome among them, or `n` = 0 (the rule off).
+ */
+export function repeatedFailure(outcomes: readonly Outcome[], n: number): CandidateFailure | null {
+  if (!Number.isInteger(n) || n <= 0) return null;
+  const last = outcomes.filter((o) => !o.cachedFrom).slice(-n);
+  if (last.length < n) return null;
+  const type = last[0].failed?.type;
+  if (type === undefined || !last.every((o) => o.failed?.type === type)) return null;
+  return last[n - 1].failed ?? null;
+}

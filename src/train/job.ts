@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { initBackend } from '../backend';
 import { CHECKPOINT_FILES } from '../checkpoint';
 import { loadNetwork, saveNetwork } from '../checkpoint/network';
-import { loadSplits, type DatasetSplits } from '../data';
+import { DatasetUnavailableError, loadSplits, type DatasetSplits } from '../data';
 import { DatasetConfigSchema } from '../data/config';
 import { BadInputError } from './errors';
 import { EpochRecordSchema, latestEpochCheckpoint, loadEpochCheckpoint, removeStaleTemporaries } from './checkpoint';
@@ -122,6 +122,8 @@ async function loadData(spec: TrainJobSpec): Promise<DatasetSplits> {
       synthetic: d.synthetic,
     });
   } catch (err) {
+    // Files missing on this host: not the job's fault, another host (or this one, once they are there) can run it.
+    if (err instanceof DatasetUnavailableError) throw err;
     throw new BadInputError(`dataset '${d.name}': ${(err as Error).message}`, { cause: err });
   }
 }

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { BadInputError, DivergedError, TrainAbortedError, TrainerCrashedError, TrainerInternalError } from './errors';
 import { parseTrainJobSpec, readPublishedResult, type TrainJobSpecInput, type TrainResult } from './job';
 import { type EpochMessage, type ProgressMessage, TrainerMessageSchema } from './protocol';
+import { DatasetUnavailableError } from '../data/types';
 
 export const TRAINER_CHILD = path.join(__dirname, 'trainer-child.ts');
 
@@ -22,7 +23,7 @@ export interface RunTrainJobOptions {
 /**
  * Run one training job in its own child process (node --require tsx/cjs trainer-child.ts) and resolve with its result.
  * When spec.output already holds a published result (an earlier attempt finished), that result is returned without
- * training. Errors: DivergedError, BadInputError, TrainerInternalError (reported by the child), TrainerCrashedError (the
+ * training. Errors: DivergedError, BadInputError, DatasetUnavailableError, TrainerInternalError (reported by the child), TrainerCrashedError (the
  * child died without reporting), TrainAbortedError (signal), or whatever onEpoch throws (the child is killed).
  */
 export async function runTrainJob(specInput: TrainJobSpecInput, opts: RunTrainJobOptions = {}): Promise<TrainResult> {
@@ -93,7 +94,14 @@ export async function runTrainJob(specInput: TrainJobSpecInput, opts: RunTrainJo
           result = msg.result;
           break;
         case 'error':
-          reported = msg.kind === 'diverged' ? new DivergedError(msg.message, msg.epoch, msg.step) : msg.kind === 'bad-input' ? new BadInputError(msg.message) : new TrainerInternalError(msg.message);
+          reported =
+            msg.kind === 'diverged'
+              ? new DivergedError(msg.message, msg.epoch, msg.step)
+              : msg.kind === 'bad-input'
+                ? new BadInputError(msg.message)
+                : msg.kind === 'data-unavailable'
+                  ? new DatasetUnavailableError(msg.message)
+                  : new TrainerInternalError(msg.message);
           if (msg.stack && msg.kind === 'internal') reported.stack = msg.stack;
           break;
       }

@@ -20,7 +20,8 @@ export const TrainerMessageSchema = z.discriminatedUnion('type', [
   z
     .object({
       type: z.literal('error'),
-      kind: z.enum(['diverged', 'bad-input', 'internal']),
+      /** data-unavailable: the dataset's files are not on this host (DatasetUnavailableError), a retry elsewhere may do. */
+      kind: z.enum(['diverged', 'bad-input', 'data-unavailable', 'internal']),
       message: z.string(),
       stack: z.string().optional(),
       /** Where a diverged run stopped. */

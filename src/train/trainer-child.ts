@@ -4,7 +4,7 @@
  */
 import { ZodError } from 'zod';
 import { ArchError } from '../arch';
-import { DataFileError } from '../data';
+import { DataFileError, DatasetUnavailableError } from '../data';
 import { WeightsError } from '../nn';
 import { CheckpointError } from '../checkpoint';
 import { BadInputError, DivergedError } from './errors';
@@ -20,6 +20,7 @@ function send(msg: TrainerMessage): Promise<void> {
 
 function classify(err: unknown): Extract<TrainerMessage, { type: 'error' }>['kind'] {
   if (err instanceof DivergedError) return 'diverged';
+  if (err instanceof DatasetUnavailableError) return 'data-unavailable';
   if (err instanceof BadInputError || err instanceof ZodError || err instanceof ArchError || err instanceof WeightsError || err instanceof CheckpointError || err instanceof DataFileError) {
     return 'bad-input';
   }

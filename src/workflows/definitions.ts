@@ -29,7 +29,31 @@ export interface SearchProgress {
   best: NetworkRef | null;
   running: RunningTask[];
   paused: boolean;
+  /** Why the search paused itself; null when it did not (running, or paused by `eas pause`). */
+  pauseReason: PauseReason | null;
+  /** Candidates held by that pause: their failed step runs again after `eas resume`. */
+  held: string[];
   stopping: boolean;
+}
+
+/**
+ * The search paused itself: the last `failures` candidates failed for good with the same error type (the config's
+ * pauseAfterFailures; src/search/rules.ts repeatedFailure). `eas resume` clears it; the candidates held by the pause
+ * then try their failed step again.
+ */
+export interface PauseReason {
+  failures: number;
+  /** The failure type (ApplicationFailure type, e.g. DataUnavailable) and the step that failed. */
+  type: string;
+  step: 'transform' | 'train' | 'checkpoint';
+  /** The candidate whose failure completed the run, and the first line of its error. */
+  candidate: string;
+  message: string;
+}
+
+/** One line for people (`eas status`, the Web UI memo, the workflow log). */
+export function describePause(r: PauseReason, searchId: string): string {
+  return `paused itself: the last ${r.failures} candidates failed with the same error, ${r.type} (${r.step}; latest ${r.candidate}: ${r.message}); fix the cause, then \`eas resume ${searchId}\``;
 }
 
 export const progressQuery = defineQuery<SearchProgress>('progress');

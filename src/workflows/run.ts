@@ -1,14 +1,17 @@
-import { setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { CandidateRecord, NetworkRef } from '../activities/contract';
+import { log, patched, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { CandidateFailure, CandidateRecord, NetworkRef } from '../activities/contract';
 import type { SearchConfig } from '../config/search-config';
+import { type Outcome, repeatedFailure } from '../search/rules';
 import { RunLayout } from '../store/layout';
 import { deriveSeed } from '../util/seed';
 import {
+  type PauseReason,
   type RunningTask,
   type SearchProgress,
   SA_BEST_ACCURACY,
   SA_DATASET,
   SA_STAGE,
+  describePause,
   extendStageUpdate,
   pauseSignal,
   progressQuery,
@@ -33,6 +36,10 @@ export interface CarriedState {
   evaluatedBefore: number;
   best: NetworkRef | null;
   paused: boolean;
+  /** Why the search paused itself (absent in states carried before the rule existed). */
+  pauseReason?: PauseReason | null;
+  /** The latest candidates' outcomes, for the pause rule (at most config.pauseAfterFailures). */
+  recentOutcomes?: Outcome[];
   stopping: boolean;
   phase: 'search' | 'final';
 }
@@ -47,6 +54,11 @@ export interface Run {
   state: CarriedState | undefined;
   phase: SearchProgress['phase'];
   paused: boolean;
+  pauseReason: PauseReason | null;
+  /** Outcomes of the latest candidates, in the order they came (src/search/rules.ts repeatedFailure). */
+  recent: Outcome[];
+  /** Candidates waiting for a resume to try their failed step again (none at a continue-as-new: they hold their episode). */
+  held: Set<string>;
   stopping: boolean;
   /** Networks per stage; extendStage grows them. */
   budgets: number[];
@@ -63,6 +75,9 @@ export function newRun(config: SearchConfig, carried: CarriedState | undefined):
     state: carried,
     phase: carried ? (carried.phase === 'final' ? 'final' : 'search') : 'start',
     paused: carried?.paused ?? false,
+    pauseReason: carried?.pauseReason ?? null,
+    recent: carried?.recentOutcomes ?? [],
+    held: new Set(),
     stopping: carried?.stopping ?? false,
     budgets: carried?.budgets ?? config.stages.map((s) => s.networks),
     running: new Map(),
@@ -71,7 +86,47 @@ export function newRun(config: SearchConfig, carried: CarriedState | undefined):
 }
 
 /** The state to continue as new with: the handlers' changes included. */
-export const carry = (run: Run, s: CarriedState): CarriedState => ({ ...s, budgets: run.budgets, paused: run.paused, stopping: run.stopping });
+export const carry = (run: Run, s: CarriedState): CarriedState => ({
+  ...s,
+  budgets: run.budgets,
+  paused: run.paused,
+  pauseReason: run.pauseReason,
+  recentOutcomes: run.recent,
+  stopping: run.stopping,
+});
+
+/** A candidate's final outcome, for the pause rule (only the last config.pauseAfterFailures are kept). */
+export function noteOutcome(run: Run, o: Outcome): void {
+  const n = run.config.pauseAfterFailures;
+  if (n === 0) return;
+  run.recent.push({ failed: o.failed ? { step: o.failed.step, type: o.failed.type, message: firstLine(o.failed.message) } : null, cachedFrom: o.cachedFrom });
+  if (run.recent.length > n) run.recent.splice(0, run.recent.length - n);
+}
+
+/**
+ * Whether this failure (of `candidate`, not yet final) pauses the search: it does when it completes a run of
+ * config.pauseAfterFailures failures of one type, or when the search already paused itself for this type. Pausing says
+ * why (progress query, memo, log).
+ */
+export function pausesFor(run: Run, candidate: string, failed: CandidateFailure): boolean {
+  const n = run.config.pauseAfterFailures;
+  if (n === 0 || run.stopping) return false;
+  if (run.paused && run.pauseReason?.type === failed.type) return true;
+  // Searches that ran before the rule existed replay without it.
+  if (!patched('pause-on-failures')) return false;
+  const latest = repeatedFailure([...run.recent, { failed, cachedFrom: null }], n);
+  if (!latest) return false;
+  run.paused = true;
+  run.pauseReason = { failures: n, type: latest.type, step: latest.step, candidate, message: firstLine(latest.message) };
+  log.warn(`${run.searchId} ${describePause(run.pauseReason, run.searchId)}; the search holds its failing candidates until then (training in flight goes on)`);
+  publishVisibility(run);
+  return true;
+}
+
+const firstLine = (m: string): string => {
+  const line = m.split('\n')[0].trim();
+  return line.length > 400 ? `${line.slice(0, 397)}...` : line;
+};
 
 export const layoutOf = (s: CarriedState): RunLayout => new RunLayout(s.runDir);
 
@@ -90,7 +145,17 @@ export async function track<T>(run: Run, task: RunningTask, p: () => Promise<T>)
 export function installHandlers(run: Run): void {
   const { config } = run;
   setHandler(pauseSignal, () => void (run.paused = true));
-  setHandler(resumeSignal, () => void (run.paused = false));
+  setHandler(resumeSignal, () => {
+    const reason = run.pauseReason;
+    run.paused = false;
+    run.pauseReason = null;
+    if (reason) {
+      // A fresh count: the held candidates try again, and only new failures can pause the search again.
+      run.recent = [];
+      log.info(`${run.searchId} resumed after pausing itself for ${reason.type}; the held candidates try their failed step again`);
+      publishVisibility(run);
+    }
+  });
   setHandler(stopSignal, () => void (run.stopping = true));
   setHandler(
     extendStageUpdate,
@@ -127,6 +192,8 @@ export function installHandlers(run: Run): void {
       best: state?.best ?? null,
       running: [...run.running.values()],
       paused: run.paused,
+      pauseReason: run.pauseReason,
+      held: [...run.held],
       stopping: run.stopping,
     };
   });
@@ -147,5 +214,7 @@ export function publishVisibility(run: Run): void {
     stage: `${(state?.stage ?? 0) + 1}/${config.stages.length}`,
     best: state?.best ? `${percent(state.best.accuracy)} ${state.best.notation}` : null,
     runDir: state?.runDir ?? null,
+    // Why the search paused itself (a pause by signal shows in `eas status`).
+    paused: run.pauseReason ? describePause(run.pauseReason, run.searchId) : null,
   });
 }
