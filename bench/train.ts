@@ -7,8 +7,9 @@
  * Trains any network of either space — a plain net in the paper's notation (default: the Table-1 start net on
  * 32×32×3) or a DenseNet-BC (`C(16,3), D(8*6), T(32), D(8*6), T(40), D(8*6), SM(10)`) — on random inputs, batch 64,
  * with the paper's optimizer: SGD with Nesterov momentum 0.9, lr 0.02, L2 weight decay 1e-4 on conv/fc kernels,
- * softmax cross-entropy. On the native engine a DenseNet trains through the native dense-block kernels, as
- * `eas train` does (src/backend/native/dense-block.ts). After a few warm-up steps it prints steady-state images/s,
+ * softmax cross-entropy. On the native engine a DenseNet trains through the native dense-block kernels and a plain net
+ * through the one-call native step (src/backend/native/dense-block.ts, plain-step.ts; EAS_NATIVE_PLAIN_STEP=0: the
+ * per-op path), as `eas train` does. After a few warm-up steps it prints steady-state images/s,
  * GFLOP/s from the architecture's FLOP count (3 × the forward pass's conv and fc multiply-adds × 2 per image),
  * peak RSS, and the practical peak measured in the same run: the best of a 2048² sgemm through oneDNN (this process,
  * the same threads) and through PyTorch's BLAS (Debian's OpenBLAS when libopenblas0-pthread is installed), with
@@ -26,7 +27,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { wasmThreadsInfo } from '../src/backend/wasm';
-import { addonError, loadAddon, nativeTrainingForward, nativeMomentumStep, nativeStepAvailable } from '../src/backend/native';
+import { addonError, loadAddon, nativePlainStep, nativeTrainingForward, nativeMomentumStep, nativeStepAvailable } from '../src/backend/native';
 import { parseNotation, TABLE1_START } from '../src/arch';
 import type { Arch } from '../src/arch';
 import { denseShapes } from '../src/densenet/analysis';
@@ -212,7 +213,16 @@ async function main(): Promise<void> {
     if (readLoss) lastLoss = cost.dataSync()[0];
     cost.dispose();
   };
+  // a plain net on the native engine: the whole step in one native call, as `eas train` does (EAS_NATIVE_PLAIN_STEP=0: off)
+  const plainStep = nativeStep ? nativePlainStep(model, net.arch, a.batch) : null;
+  const labelsI32 = Int32Array.from(labels);
+  plainStep?.load(optimizer, stepVars);
   const step = (readLoss: boolean) => {
+    if (plainStep) {
+      const r = plainStep.step(optimizer, xData, labelsI32, LR, WEIGHT_DECAY);
+      if (readLoss) lastLoss = r.loss;
+      return;
+    }
     if (nativeStep) return stepNative(readLoss);
     const cost = optimizer.minimize(
       () => {
@@ -291,6 +301,7 @@ async function main(): Promise<void> {
     }
     profile = [...by].map(([kernel, e]) => ({ kernel, ms: +e.ms.toFixed(2), calls: e.calls })).sort((p, q) => q.ms - p.ms);
   }
+  plainStep?.dispose();
   const maxRssMb = process.resourceUsage().maxRSS / 1024;
   tf.dispose([xs, ys]);
   optimizer.dispose();
@@ -339,7 +350,8 @@ async function main(): Promise<void> {
     loss_last: +lastLoss.toFixed(4),
   };
   if (threadsInfo?.note) result.threads_note = threadsInfo.note;
-  if (denseForward) result.native_forward = net.kind === 'densenet' ? 'native dense blocks + fused BN-ReLU' : 'fused BN-ReLU';
+  if (plainStep) result.native_forward = 'whole step in one native call';
+  else if (denseForward) result.native_forward = net.kind === 'densenet' ? 'native dense blocks + fused BN-ReLU' : 'fused BN-ReLU';
   if (profileNative) result.native_cpu_ms_per_step = profileNative;
   if (vsThreads) {
     result[`images_per_s_${vsThreads.threads}_threads`] = vsThreads.images_per_s;

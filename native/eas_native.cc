@@ -114,8 +114,9 @@ double numarg(napi_env env, napi_value v, const char *what) {
 // Optional per-section CPU-time profile of the dense-block kernels (the calling thread's CPU time, so other load on
 // the machine does not inflate it): on when EAS_NATIVE_PROFILE is set, read with profile().
 const bool g_profile = std::getenv("EAS_NATIVE_PROFILE") != nullptr;
-const char *const PROF_NAMES[] = {"bn_relu_fwd", "moments", "conv1x1_fwd", "conv_fwd", "copy", "bn_relu_bwd", "conv_bwd_w", "conv_bwd_data", "conv1x1_bwd_w", "conv1x1_bwd_data", "all_native_calls"};
-constexpr int PROF_N = 11;
+const char *const PROF_NAMES[] = {"bn_relu_fwd", "moments", "conv1x1_fwd", "conv_fwd", "copy", "bn_relu_bwd", "conv_bwd_w", "conv_bwd_data", "conv1x1_bwd_w", "conv1x1_bwd_data", "all_native_calls",
+                                   "pool_fwd", "pool_bwd", "fc_classifier_loss", "optimizer"};
+constexpr int PROF_N = 15;
 double g_prof[PROF_N] = {0};
 double thread_cpu() {
   timespec ts;
@@ -305,13 +306,10 @@ napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
 constexpr size_t POOL_PARAMS = 12;
 
 // Gradient to the FIRST maximum of each window in row-major order, padding excluded (cpu backend / TF rule).
-napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
-  return guarded(env, info, 4, [&](std::vector<napi_value> &a) {
-    auto p = intsarg(env, a[3], POOL_PARAMS, "params");
+void max_pool_grad_raw(const int64_t *p, const float *dy, const float *x, float *dx) {
+  PROF(12);
+  {
     const int64_t n = p[0], h = p[1], w = p[2], c = p[3], oh = p[4], ow = p[5], kh = p[6], kw = p[7], sh = p[8], sw = p[9], top = p[10], left = p[11];
-    const float *dy = f32arg(env, a[0], n * oh * ow * c, "dy");
-    const float *x = f32arg(env, a[1], n * h * w * c, "x");
-    float *dx = f32arg(env, a[2], n * h * w * c, "dx");
     // images are independent: one per thread. Per window, 4 channels at a time with branch-free selects (first strict
     // maximum wins; NaN never wins): on random data a branch per element mispredicts half the time (5-20x slower).
 #pragma omp parallel for schedule(static) if (n * h * w * c >= PAR_MIN)
@@ -364,18 +362,27 @@ napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
         }
       }
     }
+  }
+}
+
+napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 4, [&](std::vector<napi_value> &a) {
+    auto p = intsarg(env, a[3], POOL_PARAMS, "params");
+    const int64_t n = p[0], h = p[1], w = p[2], c = p[3], oh = p[4], ow = p[5];
+    const float *dy = f32arg(env, a[0], n * oh * ow * c, "dy");
+    const float *x = f32arg(env, a[1], n * h * w * c, "x");
+    float *dx = f32arg(env, a[2], n * h * w * c, "dx");
+    max_pool_grad_raw(p.data(), dy, x, dx);
     return undef(env);
   });
 }
 
 // dx = Σ over windows containing the pixel of dy / (kh·kw): the cpu backend's AvgPoolGrad (the divisor is the
 // full window, padding included, unlike its forward pass; we keep the backends identical).
-napi_value AvgPoolGrad(napi_env env, napi_callback_info info) {
-  return guarded(env, info, 3, [&](std::vector<napi_value> &a) {
-    auto p = intsarg(env, a[2], POOL_PARAMS, "params");
+void avg_pool_grad_raw(const int64_t *p, const float *dy, float *dx) {
+  PROF(12);
+  {
     const int64_t n = p[0], h = p[1], w = p[2], c = p[3], oh = p[4], ow = p[5], kh = p[6], kw = p[7], sh = p[8], sw = p[9], top = p[10], left = p[11];
-    const float *dy = f32arg(env, a[0], n * oh * ow * c, "dy");
-    float *dx = f32arg(env, a[1], n * h * w * c, "dx");
     const float mult = 1.f / static_cast<float>(kh * kw);
 #pragma omp parallel for schedule(static) if (n * h * w * c >= PAR_MIN)
     for (int64_t b = 0; b < n; b++) {
@@ -396,6 +403,16 @@ napi_value AvgPoolGrad(napi_env env, napi_callback_info info) {
         }
       }
     }
+  }
+}
+
+napi_value AvgPoolGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 3, [&](std::vector<napi_value> &a) {
+    auto p = intsarg(env, a[2], POOL_PARAMS, "params");
+    const int64_t n = p[0], h = p[1], w = p[2], c = p[3], oh = p[4], ow = p[5];
+    const float *dy = f32arg(env, a[0], n * oh * ow * c, "dy");
+    float *dx = f32arg(env, a[1], n * h * w * c, "dx");
+    avg_pool_grad_raw(p.data(), dy, dx);
     return undef(env);
   });
 }
@@ -1406,6 +1423,529 @@ napi_value SgemmPeak(napi_env env, napi_callback_info info) {
   });
 }
 
+// ---- a whole training step of a plain net (src/backend/native/plain-step.ts) ------------------------------
+//
+// The network of src/nn/model.ts — conv/fc → BatchNorm (batch statistics) → ReLU, max/avg pools, flatten, a dense
+// classifier with bias — trained on softmax cross-entropy with Nesterov SGD and L2 weight decay on the kernels, one
+// step per call: forward, loss, backward, optimizer, BatchNorm moving statistics. The same kernels and the same float
+// arithmetic as the tfjs path through this addon's per-op kernels (conv_*_raw / conv1x1_*, moments_rows + bn_relu_rows,
+// bn_relu_bwd_rows, the pooling gradients, sgdNesterov's update, movingAverage's update); what differs is only the
+// summation order of the fc products (sgemm here, XNNPACK there), of the average pools and of the loss.
+// The object owns the weights, momentum accumulators, moving statistics and every activation buffer, allocated once:
+// a step allocates nothing. Handles are explicit (plainNetFree), so the buffers' lifetime never depends on the GC.
+
+// One output pixel of a max pool: over the window rows [r0, r1) × cols [q0, q1) of image xb (row width w, c channels),
+// the maximum and the index (within the image) of its first occurrence in row-major order, NaN never winning — the
+// rule max_pool_grad_raw recomputes (tfjs's cpu backend / TF); branch-free selects.
+EAS_CLONES void max_window(const float *__restrict xb, int64_t w, int64_t c, int64_t r0, int64_t r1, int64_t q0, int64_t q1, float *__restrict o, int32_t *__restrict arg) {
+  for (int64_t k = 0; k < c; k++) {
+    o[k] = -INFINITY;
+    arg[k] = -1;
+  }
+  for (int64_t r = r0; r < r1; r++)
+    for (int64_t q = q0; q < q1; q++) {
+      const int32_t base = static_cast<int32_t>((r * w + q) * c);
+      const float *__restrict xr = xb + base;
+      for (int64_t k = 0; k < c; k++) {
+        const bool gt = xr[k] > o[k];
+        o[k] = gt ? xr[k] : o[k];
+        arg[k] = gt ? base + static_cast<int32_t>(k) : arg[k];
+      }
+    }
+}
+
+// y = max over the window's in-bounds pixels (tfjs's 'same' rule: padding never wins); arg = where (per image)
+void max_pool_fwd_raw(const int64_t *p, const float *x, float *y, int32_t *arg) {
+  PROF(11);
+  const int64_t n = p[0], h = p[1], w = p[2], c = p[3], oh = p[4], ow = p[5], kh = p[6], kw = p[7], sh = p[8], sw = p[9], top = p[10], left = p[11];
+#pragma omp parallel for schedule(static) if (n * h * w * c >= PAR_MIN)
+  for (int64_t b = 0; b < n; b++) {
+    for (int64_t i = 0; i < oh; i++) {
+      const int64_t r0 = std::max<int64_t>(i * sh - top, 0), r1 = std::min<int64_t>(i * sh - top + kh, h);
+      for (int64_t j = 0; j < ow; j++) {
+        const int64_t q0 = std::max<int64_t>(j * sw - left, 0), q1 = std::min<int64_t>(j * sw - left + kw, w);
+        const int64_t at = ((b * oh + i) * ow + j) * c;
+        max_window(x + b * h * w * c, w, c, r0, r1, q0, q1, y + at, arg + at);
+      }
+    }
+  }
+}
+
+// max_window on relu(bn(z)) computed on the fly (bn_relu_range's expression: the same values), so that a BN-ReLU
+// followed by a max pool never writes (nor reads back) its full-size output.
+EAS_CLONES void bn_relu_max_window(const float *__restrict zb, int64_t w, int64_t c, int64_t r0, int64_t r1, int64_t q0, int64_t q1, const float *__restrict mn,
+                                   const float *__restrict mp, const float *__restrict ap, float *__restrict o, int32_t *__restrict arg) {
+  for (int64_t k = 0; k < c; k++) {
+    o[k] = -INFINITY;
+    arg[k] = -1;
+  }
+  for (int64_t r = r0; r < r1; r++)
+    for (int64_t q = q0; q < q1; q++) {
+      const int32_t base = static_cast<int32_t>((r * w + q) * c);
+      const float *__restrict zr = zb + base;
+      for (int64_t k = 0; k < c; k++) {
+        const float v = (zr[k] - mn[k]) * mp[k] + ap[k];
+        const float y = v > 0.f ? v : 0.f;
+        const bool gt = y > o[k];
+        o[k] = gt ? y : o[k];
+        arg[k] = gt ? base + static_cast<int32_t>(k) : arg[k];
+      }
+    }
+}
+
+// y = maxpool(relu(bn(z))) with the batch statistics mean/var (bn_relu_rows's coefficients), arg as max_pool_fwd_raw's
+void bn_relu_max_pool(const int64_t *p, const float *z, const float *mean, const float *var, const float *gamma, const float *beta, double eps, float *y, int32_t *arg) {
+  PROF(11);
+  const int64_t n = p[0], h = p[1], w = p[2], c = p[3], oh = p[4], ow = p[5], kh = p[6], kw = p[7], sh = p[8], sw = p[9], top = p[10], left = p[11];
+  std::vector<float> mul(c), add(c);
+  for (int64_t k = 0; k < c; k++) {
+    mul[k] = static_cast<float>(gamma[k] / std::sqrt(static_cast<double>(var[k]) + eps));
+    add[k] = beta[k];
+  }
+#pragma omp parallel for schedule(static) if (n * h * w * c >= PAR_MIN)
+  for (int64_t b = 0; b < n; b++) {
+    for (int64_t i = 0; i < oh; i++) {
+      const int64_t r0 = std::max<int64_t>(i * sh - top, 0), r1 = std::min<int64_t>(i * sh - top + kh, h);
+      for (int64_t j = 0; j < ow; j++) {
+        const int64_t q0 = std::max<int64_t>(j * sw - left, 0), q1 = std::min<int64_t>(j * sw - left + kw, w);
+        const int64_t at = ((b * oh + i) * ow + j) * c;
+        bn_relu_max_window(z + b * h * w * c, w, c, r0, r1, q0, q1, mean, mul.data(), add.data(), y + at, arg + at);
+      }
+    }
+  }
+}
+
+// The max pool's gradient from the forward pass's arg: dx[arg] += dy, in max_pool_grad_raw's order (the same sums).
+void max_pool_grad_arg(const int64_t *p, const float *dy, const int32_t *arg, float *dx) {
+  PROF(12);
+  const int64_t n = p[0], h = p[1], w = p[2], c = p[3], oh = p[4], ow = p[5];
+  const int64_t per = oh * ow * c;
+#pragma omp parallel for schedule(static) if (n * h * w * c >= PAR_MIN)
+  for (int64_t b = 0; b < n; b++) {
+    float *dxb = dx + b * h * w * c;
+    std::memset(dxb, 0, sizeof(float) * h * w * c);
+    const float *g = dy + b * per;
+    const int32_t *a = arg + b * per;
+    for (int64_t i = 0; i < per; i++)
+      if (a[i] >= 0) dxb[a[i]] += g[i];
+  }
+}
+
+// y = the mean of the window's in-bounds pixels (padding excluded from the count, as tfjs's backends do)
+void avg_pool_fwd_raw(const int64_t *p, const float *x, float *y) {
+  PROF(11);
+  const int64_t n = p[0], h = p[1], w = p[2], c = p[3], oh = p[4], ow = p[5], kh = p[6], kw = p[7], sh = p[8], sw = p[9], top = p[10], left = p[11];
+#pragma omp parallel for schedule(static) if (n * h * w * c >= PAR_MIN)
+  for (int64_t b = 0; b < n; b++) {
+    for (int64_t i = 0; i < oh; i++) {
+      const int64_t r0 = std::max<int64_t>(i * sh - top, 0), r1 = std::min<int64_t>(i * sh - top + kh, h);
+      for (int64_t j = 0; j < ow; j++) {
+        const int64_t q0 = std::max<int64_t>(j * sw - left, 0), q1 = std::min<int64_t>(j * sw - left + kw, w);
+        float *__restrict o = y + ((b * oh + i) * ow + j) * c;
+        for (int64_t k = 0; k < c; k++) o[k] = 0.f;
+        for (int64_t r = r0; r < r1; r++)
+          for (int64_t q = q0; q < q1; q++) {
+            const float *__restrict xr = x + ((b * h + r) * w + q) * c;
+            for (int64_t k = 0; k < c; k++) o[k] += xr[k];
+          }
+        const float inv = 1.f / static_cast<float>((r1 - r0) * (q1 - q0));
+        for (int64_t k = 0; k < c; k++) o[k] *= inv;
+      }
+    }
+  }
+}
+
+// tfjs's MomentumOptimizer (Nesterov) on g + wd·v where decay, in place, the arithmetic of sgdNesterov above
+void sgd_nesterov_inplace(float *v, const float *g, float *m, int64_t len, float lr, float mu, float wd, bool decay) {
+  decay = decay && wd != 0.f;
+  for (int64_t k = 0; k < len; k++) {
+    const float gk = decay ? g[k] + wd * v[k] : g[k];
+    const float mk = m[k] * mu + gk;
+    m[k] = mk;
+    v[k] = v[k] - lr * (gk + mk * mu);
+  }
+}
+
+// movingAverage's update: o ← o − (o − batch)·(1 − momentum)
+void moving_update(float *o, const float *batch, int64_t len, double momentum) {
+  const float decay = static_cast<float>(1.0 - momentum);
+  for (int64_t k = 0; k < len; k++) o[k] = o[k] - (o[k] - batch[k]) * decay;
+}
+
+// spec: n, h, w, c, classes, L, then per layer PLAIN_REC ints: kind (0 conv, 1 fc, 2 max pool, 3 avg pool), then the
+// conv geometry (17, CONV_PARAMS), the pool geometry (12, POOL_PARAMS) or the fc's units (1), zero-padded.
+// bn: per conv/fc layer eps, momentum (Float64Array).
+constexpr int64_t PLAIN_REC = 18;
+
+struct PlainLayer {
+  int kind = 0;
+  std::vector<int64_t> geom;
+  int64_t rows = 0, cols = 0;  // the output as [rows, cols] (conv: n·oh·ow × cout; fc: n × units; pool: n·oh·ow × c)
+  int64_t fan_in = 0;          // fc: inputs per image
+  int64_t wsize = 0;
+  double eps = 0, momentum = 0;
+  float *z = nullptr, *y = nullptr, *st = nullptr;
+  int32_t *arg = nullptr;  // max pool: where each output's maximum is
+  bool fused_pool = false;  // conv: BN-ReLU and the next layer's max pool in one pass (y unused)
+  float *w = nullptr, *gamma = nullptr, *beta = nullptr, *mean = nullptr, *var = nullptr;
+  float *dw = nullptr, *dgamma = nullptr, *dbeta = nullptr;
+  float *mw = nullptr, *mgamma = nullptr, *mbeta = nullptr;
+};
+
+struct PlainNet {
+  int64_t n = 0, in_size = 0, classes = 0, feat = 0;
+  std::vector<PlainLayer> layers;
+  float *wc = nullptr, *bc = nullptr, *dwc = nullptr, *dbc = nullptr, *mwc = nullptr, *mbc = nullptr, *logits = nullptr, *dlogits = nullptr;
+  float *ga = nullptr, *gb = nullptr;
+  std::vector<std::unique_ptr<OwnedBuffer>> owned;
+  float *alloc(int64_t count) {
+    owned.push_back(std::make_unique<OwnedBuffer>(static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(float)));
+    return owned.back()->data.data();
+  }
+  // parameters in the order of plainNetSetParams: per conv/fc layer kernel, gamma, beta, moving mean, moving variance;
+  // then the classifier's kernel and bias. Momentum accumulators: per conv/fc layer kernel, gamma, beta; then the classifier's.
+  std::vector<std::pair<float *, int64_t>> params() const {
+    std::vector<std::pair<float *, int64_t>> out;
+    for (const PlainLayer &l : layers)
+      if (l.kind <= 1) {
+        out.push_back({l.w, l.wsize});
+        for (float *p : {l.gamma, l.beta, l.mean, l.var}) out.push_back({p, l.cols});
+      }
+    out.push_back({wc, feat * classes});
+    out.push_back({bc, classes});
+    return out;
+  }
+  std::vector<std::pair<float *, int64_t>> moms() const {
+    std::vector<std::pair<float *, int64_t>> out;
+    for (const PlainLayer &l : layers)
+      if (l.kind <= 1) {
+        out.push_back({l.mw, l.wsize});
+        out.push_back({l.mgamma, l.cols});
+        out.push_back({l.mbeta, l.cols});
+      }
+    out.push_back({mwc, feat * classes});
+    out.push_back({mbc, classes});
+    return out;
+  }
+};
+
+std::unordered_map<int64_t, std::unique_ptr<PlainNet>> g_plain;
+int64_t g_plain_next = 1;
+
+PlainNet &plain_arg(napi_env env, napi_value v) {
+  const int64_t id = static_cast<int64_t>(numarg(env, v, "handle"));
+  auto it = g_plain.find(id);
+  if (it == g_plain.end()) throw JsError{"plain net handle " + std::to_string(id) + " is not live (freed, or never created)"};
+  return *it->second;
+}
+
+const double *f64arg(napi_env env, napi_value v, size_t len, const char *what) {
+  bool is_ta = false;
+  NAPI_OK(napi_is_typedarray(env, v, &is_ta));
+  napi_typedarray_type type = napi_int8_array;
+  size_t length = 0;
+  void *data = nullptr;
+  napi_value ab;
+  size_t offset;
+  if (is_ta) NAPI_OK(napi_get_typedarray_info(env, v, &type, &length, &data, &ab, &offset));
+  if (!is_ta || type != napi_float64_array || length != len) throw JsError{std::string(what) + ": expected a Float64Array of " + std::to_string(len)};
+  return static_cast<const double *>(data);
+}
+
+// plainNetCreate(spec: Int32Array, bn: Float64Array) → handle
+napi_value PlainNetCreate(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 2, [&](std::vector<napi_value> &a) {
+    bool is_ta = false;
+    NAPI_OK(napi_is_typedarray(env, a[0], &is_ta));
+    if (!is_ta) throw JsError{"plainNetCreate: spec: expected an Int32Array"};
+    napi_typedarray_type type;
+    size_t len;
+    void *data;
+    napi_value ab;
+    size_t off;
+    NAPI_OK(napi_get_typedarray_info(env, a[0], &type, &len, &data, &ab, &off));
+    if (type != napi_int32_array || len < 6) throw JsError{"plainNetCreate: spec: expected an Int32Array of n, h, w, c, classes, L, then the layers"};
+    const int32_t *sp = static_cast<const int32_t *>(data);
+    const int64_t n = sp[0], L = sp[5];
+    int64_t h = sp[1], w = sp[2], c = sp[3];
+    if (n < 1 || h < 1 || w < 1 || c < 1 || sp[4] < 1 || L < 0 || len != static_cast<size_t>(6 + L * PLAIN_REC))
+      throw JsError{"plainNetCreate: spec: sizes must be ≥ 1 and the length 6 + 18·L"};
+    int64_t bnCount = 0;
+    for (int64_t l = 0; l < L; l++) bnCount += sp[6 + l * PLAIN_REC] <= 1 ? 1 : 0;
+    const double *bn = f64arg(env, a[1], static_cast<size_t>(2 * bnCount), "plainNetCreate: bn");
+    auto net = std::make_unique<PlainNet>();
+    net->n = n;
+    net->classes = sp[4];
+    net->in_size = h * w * c;
+    int64_t flat = -1;  // after an fc: units per image
+    int64_t maxAct = h * w * c * n;
+    int64_t bi = 0;
+    for (int64_t l = 0; l < L; l++) {
+      const int32_t *r = sp + 6 + l * PLAIN_REC;
+      PlainLayer pl;
+      pl.kind = r[0];
+      const std::string where = "plainNetCreate: layer " + std::to_string(l) + ": ";
+      if (pl.kind == 0) {
+        pl.geom.assign(r + 1, r + 1 + CONV_PARAMS);
+        ConvGeom g(pl.geom);
+        if (flat >= 0 || g.n != n || g.h != h || g.w != w || g.cin != c) throw JsError{where + "conv geometry does not match its input"};
+        h = g.oh;
+        w = g.ow;
+        c = g.cout;
+        pl.rows = n * h * w;
+        pl.cols = c;
+        pl.wsize = g.kh * g.kw * g.cin * g.cout;
+      } else if (pl.kind == 1) {
+        pl.fan_in = flat >= 0 ? flat : h * w * c;
+        pl.rows = n;
+        pl.cols = r[1];
+        if (pl.cols < 1) throw JsError{where + "fc units must be ≥ 1"};
+        pl.wsize = pl.fan_in * pl.cols;
+        flat = pl.cols;
+      } else if (pl.kind == 2 || pl.kind == 3) {
+        pl.geom.assign(r + 1, r + 1 + POOL_PARAMS);
+        const int64_t *p = pl.geom.data();
+        if (flat >= 0 || p[0] != n || p[1] != h || p[2] != w || p[3] != c || p[4] < 1 || p[5] < 1 || p[6] < 1 || p[7] < 1 || p[8] < 1 || p[9] < 1)
+          throw JsError{where + "pool geometry does not match its input"};
+        h = p[4];
+        w = p[5];
+        pl.rows = n * h * w;
+        pl.cols = c;
+      } else {
+        throw JsError{where + "unknown kind " + std::to_string(pl.kind)};
+      }
+      maxAct = std::max(maxAct, pl.rows * pl.cols);
+      // a conv followed by a max pool goes straight into the pool (bn_relu_max_pool): no full-size output
+      pl.fused_pool = pl.kind == 0 && l + 1 < L && sp[6 + (l + 1) * PLAIN_REC] == 2;
+      if (!pl.fused_pool) pl.y = net->alloc(pl.rows * pl.cols);
+      if (pl.kind == 2) pl.arg = reinterpret_cast<int32_t *>(net->alloc(pl.rows * pl.cols));
+      if (pl.kind <= 1) {
+        pl.eps = bn[2 * bi];
+        pl.momentum = bn[2 * bi + 1];
+        bi++;
+        pl.z = net->alloc(pl.rows * pl.cols);
+        pl.st = net->alloc(2 * pl.cols);
+        pl.w = net->alloc(pl.wsize);
+        pl.dw = net->alloc(pl.wsize);
+        pl.mw = net->alloc(pl.wsize);
+        pl.gamma = net->alloc(pl.cols);
+        pl.beta = net->alloc(pl.cols);
+        pl.mean = net->alloc(pl.cols);
+        pl.var = net->alloc(pl.cols);
+        pl.dgamma = net->alloc(pl.cols);
+        pl.dbeta = net->alloc(pl.cols);
+        pl.mgamma = net->alloc(pl.cols);
+        pl.mbeta = net->alloc(pl.cols);
+      }
+      net->layers.push_back(std::move(pl));
+    }
+    net->feat = flat >= 0 ? flat : h * w * c;
+    const int64_t K = net->classes, F = net->feat;
+    net->wc = net->alloc(F * K);
+    net->dwc = net->alloc(F * K);
+    net->mwc = net->alloc(F * K);
+    net->bc = net->alloc(K);
+    net->dbc = net->alloc(K);
+    net->mbc = net->alloc(K);
+    net->logits = net->alloc(n * K);
+    net->dlogits = net->alloc(n * K);
+    net->ga = net->alloc(maxAct);
+    net->gb = net->alloc(maxAct);
+    const int64_t id = g_plain_next++;
+    g_plain[id] = std::move(net);
+    napi_value v;
+    NAPI_OK(napi_create_int64(env, id, &v));
+    return v;
+  });
+}
+
+// plainNetParams(handle, params: Float32Array[], moms: Float32Array[], write: boolean): copies them in (write true)
+// or out, in PlainNet::params() / moms() order; each array's length must be the parameter's size.
+napi_value PlainNetParams(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 4, [&](std::vector<napi_value> &a) {
+    PlainNet &net = plain_arg(env, a[0]);
+    bool write = false;
+    NAPI_OK(napi_get_value_bool(env, a[3], &write));
+    for (int list = 0; list < 2; list++) {
+      const auto ps = list == 0 ? net.params() : net.moms();
+      uint32_t count;
+      NAPI_OK(napi_get_array_length(env, a[1 + list], &count));
+      if (count != ps.size()) throw JsError{std::string("plainNetParams: ") + (list == 0 ? "params" : "moms") + ": expected " + std::to_string(ps.size()) + " arrays, got " + std::to_string(count)};
+      for (uint32_t i = 0; i < count; i++) {
+        napi_value e;
+        NAPI_OK(napi_get_element(env, a[1 + list], i, &e));
+        size_t len;
+        napi_typedarray_type t;
+        void *d;
+        napi_value ab;
+        size_t off;
+        bool is_ta = false;
+        NAPI_OK(napi_is_typedarray(env, e, &is_ta));
+        if (is_ta) NAPI_OK(napi_get_typedarray_info(env, e, &t, &len, &d, &ab, &off));
+        const std::string what = std::string("plainNetParams: ") + (list == 0 ? "params[" : "moms[") + std::to_string(i) + "]";
+        if (!is_ta || t != napi_float32_array || static_cast<int64_t>(len) != ps[i].second) throw JsError{what + ": expected a Float32Array of " + std::to_string(ps[i].second)};
+        float *js = static_cast<float *>(d);
+        if (write)
+          std::memcpy(ps[i].first, js, len * sizeof(float));
+        else
+          std::memcpy(js, ps[i].first, len * sizeof(float));
+      }
+    }
+    return undef(env);
+  });
+}
+
+// plainNetStep(handle, x: Float32Array [n·h·w·c], labels: Int32Array [n], lr, momentum, weightDecay, out: Float64Array
+// [2]): one training step; out = [mean softmax cross-entropy, correct predictions].
+napi_value PlainNetStep(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 7, [&](std::vector<napi_value> &a) {
+    PlainNet &net = plain_arg(env, a[0]);
+    const int64_t n = net.n, K = net.classes, F = net.feat;
+    const float *x = f32arg(env, a[1], n * net.in_size, "plainNetStep: x");
+    bool is_ta = false;
+    NAPI_OK(napi_is_typedarray(env, a[2], &is_ta));
+    napi_typedarray_type type = napi_int8_array;
+    size_t len = 0;
+    void *data = nullptr;
+    napi_value ab;
+    size_t off;
+    if (is_ta) NAPI_OK(napi_get_typedarray_info(env, a[2], &type, &len, &data, &ab, &off));
+    if (!is_ta || type != napi_int32_array || static_cast<int64_t>(len) != n) throw JsError{"plainNetStep: labels: expected an Int32Array of " + std::to_string(n)};
+    const int32_t *labels = static_cast<const int32_t *>(data);
+    for (int64_t i = 0; i < n; i++)
+      if (labels[i] < 0 || labels[i] >= K) throw JsError{"plainNetStep: labels[" + std::to_string(i) + "] = " + std::to_string(labels[i]) + " is outside 0.." + std::to_string(K - 1)};
+    const float lr = static_cast<float>(numarg(env, a[3], "lr"));
+    const float mu = static_cast<float>(numarg(env, a[4], "momentum"));
+    const float wd = static_cast<float>(numarg(env, a[5], "weightDecay"));
+    double *out = const_cast<double *>(f64arg(env, a[6], 2, "plainNetStep: out"));
+
+    // forward
+    const float *h = x;
+    for (size_t li = 0; li < net.layers.size(); li++) {
+      PlainLayer &l = net.layers[li];
+      if (l.kind == 0) {
+        ConvGeom g(l.geom);
+        if (is_plain_1x1(g))
+          conv1x1_fwd(g.n * g.h * g.w, g.cin, g.cout, h, l.w, l.z);
+        else
+          conv_fwd_raw(g, h, l.w, nullptr, 0, 0.2f, l.z);
+      } else if (l.kind == 1) {
+        PROF(13);
+        gemm_check(dnnl_sgemm('N', 'N', n, l.cols, l.fan_in, 1.f, h, l.fan_in, l.w, l.cols, 0.f, l.z, l.cols));
+      } else {
+        if (l.kind == 2)
+          max_pool_fwd_raw(l.geom.data(), h, l.y, l.arg);
+        else
+          avg_pool_fwd_raw(l.geom.data(), h, l.y);
+        h = l.y;
+        continue;
+      }
+      moments_rows(l.z, l.cols, l.rows, l.cols, l.st, l.st + l.cols);
+      moving_update(l.mean, l.st, l.cols, l.momentum);
+      moving_update(l.var, l.st + l.cols, l.cols, l.momentum);
+      if (l.fused_pool) {
+        PlainLayer &pool = net.layers[++li];
+        bn_relu_max_pool(pool.geom.data(), l.z, l.st, l.st + l.cols, l.gamma, l.beta, l.eps, pool.y, pool.arg);
+        h = pool.y;
+        continue;
+      }
+      bn_relu_rows(l.z, l.cols, l.rows, l.cols, l.st, l.st + l.cols, l.gamma, l.beta, l.eps, l.y, l.cols);
+      h = l.y;
+    }
+    const double t_cls = g_profile ? thread_cpu() : 0;
+    gemm_check(dnnl_sgemm('N', 'N', n, K, F, 1.f, h, F, net.wc, K, 0.f, net.logits, K));
+    // + bias; softmax cross-entropy (tfjs: lse = log Σ exp(l − max) + max; loss = mean(lse − l_y); dlogits = (exp(l − lse) − y)/n)
+    double loss = 0;
+    int64_t correct = 0;
+    const float invN = 1.f / static_cast<float>(n);
+    for (int64_t i = 0; i < n; i++) {
+      float *l = net.logits + i * K;
+      float *d = net.dlogits + i * K;
+      for (int64_t j = 0; j < K; j++) l[j] = l[j] + net.bc[j];
+      float m = l[0];
+      int64_t arg = 0;
+      for (int64_t j = 1; j < K; j++)
+        if (l[j] > m) {
+          m = l[j];
+          arg = j;
+        }
+      float s = 0.f;
+      for (int64_t j = 0; j < K; j++) s += std::exp(l[j] - m);
+      const float lse = std::log(s) + m;
+      loss += static_cast<double>(lse - l[labels[i]]);
+      if (arg == labels[i]) correct++;
+      for (int64_t j = 0; j < K; j++) d[j] = invN * (std::exp(l[j] - lse) - (j == labels[i] ? 1.f : 0.f));
+    }
+    // backward: the classifier
+    gemm_check(dnnl_sgemm('T', 'N', F, K, n, 1.f, h, F, net.dlogits, K, 0.f, net.dwc, K));
+    for (int64_t j = 0; j < K; j++) {
+      double s = 0;
+      for (int64_t i = 0; i < n; i++) s += net.dlogits[i * K + j];
+      net.dbc[j] = static_cast<float>(s);
+    }
+    float *g = net.ga;
+    const int64_t Lc = static_cast<int64_t>(net.layers.size());
+    if (Lc > 0) gemm_check(dnnl_sgemm('N', 'T', n, F, K, 1.f, net.dlogits, K, net.wc, K, 0.f, g, F));
+    if (g_profile) g_prof[13] += thread_cpu() - t_cls;
+    for (int64_t li = Lc - 1; li >= 0; li--) {
+      PlainLayer &l = net.layers[li];
+      const float *hin = li == 0 ? x : net.layers[li - 1].y;
+      float *gprev = g == net.ga ? net.gb : net.ga;
+      if (l.kind >= 2) {
+        if (li == 0) break;
+        if (l.kind == 2)
+          max_pool_grad_arg(l.geom.data(), g, l.arg, gprev);
+        else
+          avg_pool_grad_raw(l.geom.data(), g, gprev);
+        g = gprev;
+        continue;
+      }
+      bn_relu_bwd_rows(l.z, l.cols, l.rows, l.cols, l.st, l.st + l.cols, l.gamma, l.beta, l.eps, g, g, l.cols, false, l.dgamma, l.dbeta);
+      if (l.kind == 0) {
+        ConvGeom cg(l.geom);
+        const bool p1 = is_plain_1x1(cg);
+        if (p1)
+          conv1x1_bwd_w(cg.n * cg.h * cg.w, cg.cin, cg.cout, hin, g, l.dw);
+        else
+          conv_bwd_w_raw(cg, hin, g, l.dw);
+        if (li > 0) {
+          if (p1)
+            conv1x1_bwd_data(cg.n * cg.h * cg.w, cg.cin, cg.cout, g, l.w, gprev);
+          else
+            conv_bwd_data_raw(cg, g, l.w, gprev);
+        }
+      } else {
+        PROF(13);
+        gemm_check(dnnl_sgemm('T', 'N', l.fan_in, l.cols, n, 1.f, hin, l.fan_in, g, l.cols, 0.f, l.dw, l.cols));
+        if (li > 0) gemm_check(dnnl_sgemm('N', 'T', n, l.fan_in, l.cols, 1.f, g, l.cols, l.w, l.cols, 0.f, gprev, l.fan_in));
+      }
+      g = gprev;
+    }
+    // the optimizer (L2 decay on the kernels only)
+    PROF(14);
+    for (PlainLayer &l : net.layers) {
+      if (l.kind > 1) continue;
+      sgd_nesterov_inplace(l.w, l.dw, l.mw, l.wsize, lr, mu, wd, true);
+      sgd_nesterov_inplace(l.gamma, l.dgamma, l.mgamma, l.cols, lr, mu, wd, false);
+      sgd_nesterov_inplace(l.beta, l.dbeta, l.mbeta, l.cols, lr, mu, wd, false);
+    }
+    sgd_nesterov_inplace(net.wc, net.dwc, net.mwc, F * K, lr, mu, wd, true);
+    sgd_nesterov_inplace(net.bc, net.dbc, net.mbc, K, lr, mu, wd, false);
+    out[0] = loss / static_cast<double>(n);
+    out[1] = static_cast<double>(correct);
+    return undef(env);
+  });
+}
+
+// plainNetFree(handle): releases the net's buffers (an unknown handle is an error).
+napi_value PlainNetFree(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 1, [&](std::vector<napi_value> &a) {
+    plain_arg(env, a[0]);
+    g_plain.erase(static_cast<int64_t>(numarg(env, a[0], "handle")));
+    return undef(env);
+  });
+}
+
 // ---- misc -------------------------------------------------------------------------------------------------
 
 // Net2Wider's remapping of one weight array (src/transform/wider.ts, remapMiddleAxis): src viewed as [outer, mid,
@@ -1534,6 +2074,10 @@ NAPI_MODULE_INIT() {
       {"denseBlockFwd", nullptr, DenseBlockFwd, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"denseBlockBwd", nullptr, DenseBlockBwd, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"movingAverage", nullptr, MovingAverage, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"plainNetCreate", nullptr, PlainNetCreate, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"plainNetParams", nullptr, PlainNetParams, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"plainNetStep", nullptr, PlainNetStep, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"plainNetFree", nullptr, PlainNetFree, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sgemmPeak", nullptr, SgemmPeak, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"remapMiddle", nullptr, RemapMiddle, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"profile", nullptr, Profile, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { type WeightSpec, buildModelOf, extractWeightsFor } from '../nn/network';
 import type { AnyNet } from '../space';
 import { storedSpaceOfNet } from '../space/graphs';
-import { nativeMomentumStep, nativeStepAvailable, nativeTrainingForward } from '../backend/native';
+import { type NativePlainStep, nativeMomentumStep, nativePlainStep, nativeStepAvailable, nativeTrainingForward } from '../backend/native';
 import { batchIndices } from '../data/split';
 import type { Rng as RngType } from '../util/rng';
 import { Rng } from '../util/rng';
@@ -201,13 +201,46 @@ export async function trainNetwork(opts: TrainLoopOptions): Promise<TrainOutcome
   const model = buildModelOf(space, arch, weights, modelOptionsFor(recipe));
   const optimizer = createOptimizer(recipe);
   const decay = tf.scalar(recipe.weightDecay);
+  let plainStep: NativePlainStep | null = null;
   try {
     const vars = trainableVariables(model, specs);
     const varList = vars.map((v) => v.variable);
     // on the native engine: the same training forward pass through fused kernels (dense blocks, BN+ReLU); else null
     const nativeForward = nativeTrainingForward(model, arch);
     if (opts.resume) await restoreOptimizer(optimizer, vars, opts.resume);
+    // on the native engine, a plain net without dropout: each step is ONE native call (forward, loss, backward, update,
+    // moving statistics) on weights that live natively during the epoch; stored back before validation and checkpoints
+    plainStep = recipe.nesterov ? nativePlainStep(model, arch, recipe.batchSize) : null;
+    plainStep?.load(optimizer, vars);
     const [h, w, c] = train.shape;
+    /** One step through tfjs (its autograd; the native engine's per-op kernels when active): loss and correct count. */
+    const tfjsStep = async (data: { x: Float32Array; y: Int32Array }): Promise<[number, number]> => {
+      const n = data.y.length;
+      const [lossT, correctT] = tf.tidy(() => {
+        const xs = tf.tensor4d(data.x, [n, h, w, c]);
+        const labels = tf.tensor1d(data.y, 'int32');
+        let batchCorrect: tf.Tensor | undefined;
+        const { value, grads } = tf.variableGrads(() => {
+          const logits = (nativeForward ? nativeForward(xs) : model.apply(xs, { training: true })) as tf.Tensor2D;
+          batchCorrect = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'int32')));
+          return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, arch.classes), logits) as tf.Scalar;
+        }, varList);
+        if (recipe.nesterov && nativeStepAvailable()) {
+          // the native engine: the same update (same float32 arithmetic) for all variables in one call
+          nativeMomentumStep(optimizer, vars, grads, recipe.weightDecay);
+        } else {
+          optimizer.applyGradients(
+            vars.map((v) => ({ name: v.variable.name, tensor: v.decay && recipe.weightDecay > 0 ? tf.add(grads[v.variable.name], tf.mul(decay, v.variable)) : grads[v.variable.name] })),
+          );
+        }
+        return [value, batchCorrect!] as [tf.Tensor, tf.Tensor];
+      });
+      try {
+        return [(await lossT.data())[0], (await correctT.data())[0]];
+      } finally {
+        tf.dispose([lossT, correctT]);
+      }
+    };
 
     for (let epoch = startEpoch + 1; epoch <= epochs; epoch++) {
       const started = performance.now();
@@ -223,28 +256,10 @@ export async function trainNetwork(opts: TrainLoopOptions): Promise<TrainOutcome
         optimizer.setLearningRate(lr);
         seedDropout(model, seed, step);
         const data = train.makeBatch(idx, { augment: recipe.augment, rng: augmentRng });
-        const [lossT, correctT] = tf.tidy(() => {
-          const xs = tf.tensor4d(data.x, [idx.length, h, w, c]);
-          const labels = tf.tensor1d(data.y, 'int32');
-          let batchCorrect: tf.Tensor | undefined;
-          const { value, grads } = tf.variableGrads(() => {
-            const logits = (nativeForward ? nativeForward(xs) : model.apply(xs, { training: true })) as tf.Tensor2D;
-            batchCorrect = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'int32')));
-            return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, arch.classes), logits) as tf.Scalar;
-          }, varList);
-          if (recipe.nesterov && nativeStepAvailable()) {
-            // the native engine: the same update (same float32 arithmetic) for all variables in one call
-            nativeMomentumStep(optimizer, vars, grads, recipe.weightDecay);
-          } else {
-            optimizer.applyGradients(
-              vars.map((v) => ({ name: v.variable.name, tensor: v.decay && recipe.weightDecay > 0 ? tf.add(grads[v.variable.name], tf.mul(decay, v.variable)) : grads[v.variable.name] })),
-            );
-          }
-          return [value, batchCorrect!] as [tf.Tensor, tf.Tensor];
-        });
-        const loss = (await lossT.data())[0];
-        const batchCorrect = (await correctT.data())[0];
-        tf.dispose([lossT, correctT]);
+        let loss: number;
+        let batchCorrect: number;
+        if (plainStep) ({ loss, correct: batchCorrect } = plainStep.step(optimizer, data.x, data.y, lr, recipe.weightDecay));
+        else [loss, batchCorrect] = await tfjsStep(data);
         step++;
         batch++;
         if (!Number.isFinite(loss)) {
@@ -255,6 +270,8 @@ export async function trainNetwork(opts: TrainLoopOptions): Promise<TrainOutcome
         seen += idx.length;
         opts.onBatch?.({ epoch, epochs, batch, batches: stepsPerEpoch, loss: lossSum / seen, acc: correct / seen });
       }
+      // the natively trained weights, moving statistics and momentum back into the model and the optimizer
+      plainStep?.store(optimizer, vars);
       const valAcc = opts.evaluate ? evaluateAccuracy(model, opts.evaluate, opts.evalBatchSize) : null;
       const record: EpochRecord = { epoch, loss: lossSum / seen, trainAcc: correct / seen, valAcc, lr, seconds: (performance.now() - started) / 1000 };
       history.push(record);
@@ -289,6 +306,7 @@ export async function trainNetwork(opts: TrainLoopOptions): Promise<TrainOutcome
       valAcc: last?.valAcc ?? null,
     };
   } finally {
+    plainStep?.dispose();
     decay.dispose();
     disposeOptimizer(optimizer);
     model.dispose();

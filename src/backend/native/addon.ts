@@ -62,6 +62,17 @@ export interface NativeAddon {
   denseBlockBwd(out: Float32Array, bnk: Float32Array, stats: Float32Array, params: Float32Array[], dy: Float32Array, dx: Float32Array, grads: Float32Array[], spec: Int32Array, eps: number): void;
   /** news[i] = olds[i] − (olds[i] − batch_i)·(1 − momentum), the batch values read one after another from stats. */
   movingAverage(stats: Float32Array, olds: Float32Array[], news: Float32Array[], momentum: number): void;
+  /**
+   * A plain net's whole training step, natively (./plain-step.ts): spec = n, h, w, c, classes, L, then 18 ints per layer
+   * (kind 0 conv + its 17-value conv geometry, 1 fc + units, 2 max / 3 avg pool + its 12-value pool geometry); bn = eps,
+   * momentum per conv/fc layer. Returns a handle; the net owns its weights and buffers until plainNetFree.
+   */
+  plainNetCreate(spec: Int32Array, bn: Float64Array): number;
+  /** Copies the parameters (per conv/fc layer kernel, gamma, beta, moving mean, moving variance; classifier kernel, bias) and momentum accumulators (kernel, gamma, beta; classifier kernel, bias) in (write) or out. */
+  plainNetParams(handle: number, params: Float32Array[], moms: Float32Array[], write: boolean): void;
+  /** One training step (forward, softmax cross-entropy, backward, Nesterov SGD with L2 decay on kernels, moving statistics); out = [mean loss, correct]. */
+  plainNetStep(handle: number, x: Float32Array, labels: Int32Array, lr: number, momentum: number, weightDecay: number, out: Float64Array): void;
+  plainNetFree(handle: number): void;
   /** Best GFLOP/s of `reps` n×n×n sgemm calls through oneDNN on the engine's threads, by wall-clock and by CPU time. */
   sgemmPeak(n: number, reps: number): { wall: number; cpu: number };
   /** Net2Wider's remap (remapMiddleAxis): src [outer, mid, inner] → out [outer, map.length, inner], × scale[j] when given. */

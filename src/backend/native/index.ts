@@ -11,6 +11,7 @@ import { makeSgdKernel } from './optimizer';
 import { makeMomentsKernels, routeMoments } from './moments';
 import { denseTrainingForward, makeDenseKernels, markDenseKernelsReady } from './dense-block';
 import { plainTrainingForward } from './plain-net';
+import { NativePlainStep } from './plain-step';
 import { spaceKindOfNet } from '../../space';
 import type { Arch } from '../../arch/schema';
 import type { DenseNet } from '../../densenet/schema';
@@ -18,6 +19,7 @@ import type { DenseNet } from '../../densenet/schema';
 export { addonError, loadAddon, ADDON_PATH, type NativeAddon, type NativeInfo } from './addon';
 export { nativeMomentumStep, nativeStepAvailable, SGD_KERNEL } from './optimizer';
 export { denseTrainingForward } from './dense-block';
+export { NativePlainStep, plainStepEnabled, type PlainStepResult, type StepVariable } from './plain-step';
 
 /** Kernel names the native engine registers on 'wasm'. */
 export const NATIVE_KERNEL_NAMES = ['Relu', 'Step', 'Square', 'Sum', 'Mean', 'Add', 'Sub', 'Multiply', 'RealDiv', 'FusedBatchNorm', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPoolGrad', 'AvgPoolGrad', 'EasSgdNesterov', 'EasMoments', 'EasMomentsGrad', 'EasBnRelu', 'EasBnReluGrad', 'EasDenseBlock', 'EasDenseBlockGrad', 'EasMovingAverage'] as const;
@@ -91,4 +93,12 @@ const TRAINING_FORWARD: Record<ReturnType<typeof spaceKindOfNet>, (model: tf.Lay
  */
 export function nativeTrainingForward(model: tf.LayersModel, net: unknown): ((x: tf.Tensor) => tf.Tensor) | null {
   return TRAINING_FORWARD[spaceKindOfNet(net)](model, net as never);
+}
+
+/**
+ * The hook src/train/loop.ts calls for the whole step: a plain net's training step in one native call (./plain-step.ts)
+ * when the native engine can run it (plain space, no dropout, EAS_NATIVE_PLAIN_STEP not 0), else null.
+ */
+export function nativePlainStep(model: tf.LayersModel, net: unknown, batchSize: number): NativePlainStep | null {
+  return spaceKindOfNet(net) === 'plain' ? NativePlainStep.forModel(model, net as Arch, batchSize) : null;
 }

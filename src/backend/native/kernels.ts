@@ -40,7 +40,7 @@ function f32(backend: WasmBackend, t: Info): Float32Array {
 }
 
 /** The addon's conv geometry: n,h,w,cin,oh,ow,cout,kh,kw,sh,sw,dh,dw,top,left,bottom,right. */
-function convGeom(ci: tf.backend_util.Conv2DInfo): Int32Array {
+export function convGeom(ci: tf.backend_util.Conv2DInfo): Int32Array {
   return Int32Array.from([
     ci.batchSize,
     ci.inHeight,
@@ -63,7 +63,7 @@ function convGeom(ci: tf.backend_util.Conv2DInfo): Int32Array {
 }
 
 /** The addon's pool geometry: n,h,w,c,oh,ow,kh,kw,sh,sw,top,left. */
-function poolGeom(ci: tf.backend_util.Conv2DInfo): Int32Array {
+export function poolGeom(ci: tf.backend_util.Conv2DInfo): Int32Array {
   return Int32Array.from([
     ci.batchSize,
     ci.inHeight,
