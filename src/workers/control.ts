@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { ChildPool } from '../activities/child-pool';
 import { createControlActivities } from '../activities/control';
+import { createExperimentActivities } from '../experiment/activities';
 
 export interface ControlWorkerOptions {
   connection: NativeConnection;
@@ -37,7 +38,11 @@ export async function createControlWorker(opts: ControlWorkerOptions): Promise<W
       namespace: opts.namespace ?? 'default',
       taskQueue: opts.taskQueue,
       workflowsPath: require.resolve('../workflows'),
-      activities: createControlActivities({ runner: pool, storageRoot: opts.storageRoot }),
+      activities: {
+        ...createControlActivities({ runner: pool, storageRoot: opts.storageRoot }),
+        // The experiment workflow's record writes (issue 21): small, in this process.
+        ...createExperimentActivities({ storageRoot: opts.storageRoot }),
+      },
       maxConcurrentActivityTaskExecutions: concurrency,
       shutdownGraceTime: (opts.shutdownGraceTime ?? '30s') as '30s',
     });

@@ -1,1 +1,2 @@
 export { searchWorkflow } from './search';
+export { experimentWorkflow, referenceWorkflow } from './experiment';

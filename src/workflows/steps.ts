@@ -1,4 +1,4 @@
-import { condition, log } from '@temporalio/workflow';
+import { condition, log, patched } from '@temporalio/workflow';
 import type { CandidateFailure, CandidateRecord, NetworkRef, SampledCandidate, SearchResultSummary, TrainNetworkInput, TrainNetworkOutput } from '../activities/contract';
 import { bestCandidate, firstByKey, rewardOf, topCandidates } from '../search/rules';
 import { RunLayout, candidateName, jobPaths } from '../store/layout';
@@ -6,7 +6,7 @@ import { type TrainingPhase, recipeFor } from '../train/recipe';
 import { deriveSeed } from '../util/seed';
 import type { RunningTask } from './definitions';
 import { failureOf } from './proxies';
-import { type CarriedState, type Run, layoutOf, track } from './run';
+import { type CarriedState, type Run, layoutOf, noteOutcome, pausesFor, track } from './run';
 
 /**
  * The search's steps, each a small function over the typed activity proxies (run.acts): prepare and train the start
@@ -87,6 +87,13 @@ function stageController(run: Run, s: CarriedState) {
 export type Seen = Map<string, Promise<CandidateRecord>>;
 export const seenIn = (s: CarriedState): Seen => new Map([...firstByKey(s.candidates)].map(([k, c]) => [k, Promise.resolve(c)]));
 
+/**
+ * The episode is the first of a stage after the first: its policy update re-centres the baseline on the batch (the new
+ * stage's start network moves the rewards; README "The controller across stages"). The first stage's first update is
+ * centred anyway (no baseline yet), so it is not marked and its inputs stay as they were.
+ */
+export const startsStage = (s: Pick<CarriedState, 'stage' | 'episode'>): boolean => s.stage > 0 && s.episode === 0;
+
 /** One episode: sample n networks, evaluate each (failures recorded, never fatal), one policy update from the rewards. */
 export async function runEpisode(run: Run, s: CarriedState, seen: Seen): Promise<void> {
   const { config } = run;
@@ -126,6 +133,7 @@ export async function runEpisode(run: Run, s: CarriedState, seen: Seen): Promise
         controller,
         searchSpace: config.searchSpace,
         policySeed: deriveSeed(config.seed, 'policy'),
+        ...(startsStage(s) ? { stageStart: true as const } : {}),
       },
     ]),
   );
@@ -146,7 +154,10 @@ export async function evaluateCandidate(run: Run, s: CarriedState, episode: numb
     const prev = await earlier;
     return { ...base, network: prev.network, diverged: prev.diverged, cachedFrom: prev.name, maxAbsDiff: prev.maxAbsDiff, failed: prev.failed };
   }
-  const work = transformAndTrain(run, s, episode, c).then((r) => ({ ...base, ...r }));
+  const work = transformAndTrain(run, s, episode, c).then((r) => {
+    noteOutcome(run, r);
+    return { ...base, ...r };
+  });
   seen.set(c.key, work);
   return work;
 }
@@ -161,33 +172,53 @@ async function transformAndTrain(run: Run, s: CarriedState, episode: number, c: 
   const candDir = layoutOf(s).candidate(id);
   let child;
   try {
-    child = await track(run, { kind: 'transform', name }, () =>
-      run.acts.transformCandidate.executeWithOptions({ summary: `transform ${name}: ${c.notation}` }, [
-        {
-          storageRoot: config.storage.root,
-          runDir: s.runDir,
-          name,
-          start: s.stageStart.dir,
-          actions: c.actions,
-          searchSpace: config.searchSpace,
-          transform: config.transform,
-          output: jobPaths(candDir).init,
-          seed: deriveSeed(config.seed, 'transform', name),
-        },
-      ]),
+    child = await heldOnPause(run, name, 'transform', () =>
+      track(run, { kind: 'transform', name }, () =>
+        run.acts.transformCandidate.executeWithOptions({ summary: `transform ${name}: ${c.notation}` }, [
+          {
+            storageRoot: config.storage.root,
+            runDir: s.runDir,
+            name,
+            start: s.stageStart.dir,
+            actions: c.actions,
+            searchSpace: config.searchSpace,
+            transform: config.transform,
+            output: jobPaths(candDir).init,
+            seed: deriveSeed(config.seed, 'transform', name),
+          },
+        ]),
+      ),
     );
   } catch (err) {
     return failedOutcome(run, name, candDir, c, null, failureOf('transform', err) ?? rethrow(err));
   }
   try {
-    const trained = await train(
-      run,
-      'train',
-      trainJob(run, { name, from: child.network.dir, jobDir: candDir, mode: 'search', epochs: config.stages[s.stage].epochs, phase: 'candidates', seed: deriveSeed(config.seed, 'train', name) }),
-    );
+    const job = trainJob(run, { name, from: child.network.dir, jobDir: candDir, mode: 'search', epochs: config.stages[s.stage].epochs, phase: 'candidates', seed: deriveSeed(config.seed, 'train', name) });
+    const trained = await heldOnPause(run, name, 'train', () => train(run, 'train', job));
     return { network: trained.network, diverged: trained.diverged, cachedFrom: null, maxAbsDiff: child.maxAbsDiff, failed: null };
   } catch (err) {
     return failedOutcome(run, name, candDir, c, { network: child.network, maxAbsDiff: child.maxAbsDiff }, failureOf('train', err) ?? rethrow(err));
+  }
+}
+
+/**
+ * A candidate's step. When it fails for good in a way that pauses the search (the same error as the candidates before
+ * it: run.ts pausesFor), it waits for `eas resume` and runs again, a fresh activity with all its attempts; otherwise (and
+ * when the search is stopped meanwhile) the failure goes to the caller.
+ */
+async function heldOnPause<T>(run: Run, name: string, step: 'transform' | 'train', p: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      return await p();
+    } catch (err) {
+      const failed = failureOf(step, err);
+      if (!failed || !pausesFor(run, name, failed)) throw err;
+      log.warn(`${name} failed in ${failed.step} (${failed.type}); held until the search is resumed, then tried again`);
+      run.held.add(name);
+      await condition(() => !run.paused || run.stopping);
+      run.held.delete(name);
+      if (run.stopping) throw err;
+    }
   }
 }
 
@@ -250,7 +281,7 @@ export async function finish(run: Run, s: CarriedState): Promise<SearchResultSum
   const { config, searchId } = run;
   run.phase = 'final';
   const top = topCandidates(s.candidates, config.final.topK);
-  const finals = await Promise.all(
+  const finalsDone = Promise.all(
     top.map(async (c, rank) => {
       const name = `top-${rank + 1}`;
       try {
@@ -264,6 +295,9 @@ export async function finish(run: Run, s: CarriedState): Promise<SearchResultSum
       }
     }),
   );
+  // Searches that reached their final training before the reference existed replay without it.
+  const referenceDone = top.length > 0 && config.final.reference && patched('final-reference') ? trainReference(run, s) : undefined;
+  const [finals, reference] = await Promise.all([finalsDone, referenceDone]);
   const result = await track(run, { kind: 'result', name: 'result' }, () =>
     run.acts.writeResult.executeWithOptions({ summary: `write the result of ${searchId}` }, [
       {
@@ -273,6 +307,7 @@ export async function finish(run: Run, s: CarriedState): Promise<SearchResultSum
         start: s.start,
         stagesRecorded: s.stage + 1,
         final: finals.filter((f) => f !== null),
+        ...(reference ? { reference } : {}),
         policyUpdates: s.policyUpdates,
         stopped: run.stopping,
       },
@@ -280,4 +315,21 @@ export async function finish(run: Run, s: CarriedState): Promise<SearchResultSum
   );
   run.phase = 'done';
   return result;
+}
+
+/**
+ * Every result's reference: the start network given the final training of the finals (same epochs, phase and recipe,
+ * its own job and seed), beside them. A failure for good is recorded as such and costs nothing else.
+ */
+async function trainReference(run: Run, s: CarriedState): Promise<{ network: NetworkRef | null; failed: CandidateFailure | null }> {
+  const { config } = run;
+  const name = 'reference';
+  try {
+    const out = await train(run, 'final', trainJob(run, { name, from: s.start.dir, jobDir: layoutOf(s).finalReference(), mode: 'final', epochs: config.final.epochs, phase: 'final', seed: deriveSeed(config.seed, 'final', 'reference') }));
+    return { network: { ...out.network, name }, failed: null };
+  } catch (err) {
+    const failed = failureOf('train', err) ?? rethrow(err);
+    log.warn(`the reference (the start network's final training) failed (${failed.type}): ${failed.message}; the result has no gains`);
+    return { network: null, failed };
+  }
 }
