@@ -53,6 +53,9 @@ const CASES: [string, (c: Raw) => Raw, string, RegExp][] = [
   ['bad name', (c) => ({ ...c, name: 'bad name!' }), 'name', /letters, digits/],
   ['unknown top-level field', (c) => ({ ...c, epochs: 3 }), '(root)', /epochs/],
   ['unknown controller kind', (c) => ({ ...c, controller: { kind: 'evolution' } }), 'controller.kind', /rl/],
+  ['negative pause threshold', (c) => ({ ...c, pauseAfterFailures: -1 }), 'pauseAfterFailures', /must be 0 \(never pause\) or more/],
+  ['fractional pause threshold', (c) => ({ ...c, pauseAfterFailures: 2.5 }), 'pauseAfterFailures', /whole number of failures \(0 turns pausing off\), got 2\.5/],
+  ['pause threshold as a word', (c) => ({ ...c, pauseAfterFailures: 'five' }), 'pauseAfterFailures', /whole number of failures .*got "five"/],
 ];
 
 test('malformed configs: each one a ConfigError naming the field and what was expected, none a crash', () => {

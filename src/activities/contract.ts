@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DatasetConfigSchema, SearchConfigSchema } from '../config/search-config';
 import { AnyActionSchema, SearchSpaceConfigSchema, spaceOf } from '../space';
 import { CandidateRecordSchema, NetworkRefSchema } from '../store/records';
+import { type Gain, ReferenceSchema } from '../store/result';
 import { ControllerConfigSchema } from '../controller/config';
 import { TrainingRecipeSchema } from '../train/recipe';
 import { TransformOptionsSchema } from '../transform/options';
@@ -140,6 +141,12 @@ export const UpdatePolicyInputSchema = z.object({
   controller: ControllerConfigSchema.extend({ kind: z.enum(['rl', 'random']) }),
   searchSpace: SearchSpaceConfigSchema,
   policySeed: z.number().int(),
+  /**
+   * The first episode of a stage after the first: the update forgets the previous stage's baseline and centres the
+   * batch as a search's first (src/controller/types.ts UpdateOptions). Absent (not false) otherwise, so the inputs of
+   * every other update, and the policy files they name, are the ones they always were.
+   */
+  stageStart: z.literal(true).optional(),
 });
 export type UpdatePolicyInput = z.infer<typeof UpdatePolicyInputSchema>;
 export const UpdatePolicyOutputSchema = z.object({ policy: StorePathSchema, updates: z.number().int(), baseline: z.number(), meanReward: z.number() });
@@ -162,6 +169,8 @@ export const WriteResultInputSchema = z.object({
   /** Stages whose summaries (written by recordStage) make up the result. */
   stagesRecorded: z.number().int().nonnegative(),
   final: z.array(z.object({ from: z.string(), network: NetworkRefSchema })),
+  /** The start network with the same final training, or why that training failed; absent with final.reference off. */
+  reference: ReferenceSchema.optional(),
   policyUpdates: z.number().int(),
   stopped: z.boolean(),
 });
@@ -172,4 +181,8 @@ export interface SearchResultSummary {
   bestFinal: NetworkRef | null;
   candidates: number;
   policyUpdates: number;
+  /** The start network with the same final training (null when off or failed; undefined from runs before it existed). */
+  reference?: NetworkRef | null;
+  /** Each final network's gain over the reference, in test-accuracy points, and its parameter ratio. */
+  gains?: Gain[];
 }

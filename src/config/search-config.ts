@@ -41,6 +41,11 @@ export const FinalSchema = z
     /** How many of the best networks (of the last stage) get the final training. */
     topK: z.number().int().nonnegative().default(5),
     epochs: z.number().int().positive().default(300),
+    /**
+     * Also give the start network the same final training (job final/reference), so that every result says what the
+     * search gained over it: each final network's test accuracy gain and parameter ratio. On by default.
+     */
+    reference: z.boolean().default(true),
   })
   .strict();
 
@@ -84,7 +89,7 @@ const SearchConfigObject = z
       .array(StageSchema)
       .min(1)
       .default(DEFAULT_STAGES),
-    final: FinalSchema.default({ topK: 5, epochs: 300 }),
+    final: FinalSchema.prefault({}),
     /** The shared training recipe and its per-phase overrides (start, candidates, stageBest, final). */
     training: TrainingConfigSchema.default(TrainingConfigSchema.parse({})),
     /** Symmetry breaking of the search's Net2Wider / Net2Deeper (default on). */
@@ -119,6 +124,17 @@ const SearchConfigObject = z
       })
       .strict()
       .prefault({}),
+    /**
+     * The search pauses itself when this many candidates in a row failed for good with the same error type (a dataset
+     * missing on every training host, say), says why (`eas status`, the Web UI memo, the log) and goes on with `eas
+     * resume`; the candidates held by the pause try their failed step again. 0 turns it off.
+     */
+    pauseAfterFailures: z
+      .number({ error: (i) => `expected a whole number of failures (0 turns pausing off), got ${JSON.stringify(i.input)}` })
+      .int({ error: (i) => `expected a whole number of failures (0 turns pausing off), got ${JSON.stringify(i.input)}` })
+      .min(0, { error: 'must be 0 (never pause) or more' })
+      .max(1000, { error: 'at most 1000 (0 turns pausing off)' })
+      .default(5),
   })
   .strict();
 

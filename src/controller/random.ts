@@ -5,7 +5,7 @@ import type { ControllerConfig } from './config';
 import { baselineStep, episodeRewards } from './reward';
 import { Rng, deriveSeed } from '../util/rng';
 import { type Chooser, drawMasked, randomStepPlan, sampleWith } from './sampling';
-import type { Controller, Sample, SampleSteps, UpdateStats } from './types';
+import type { Controller, Sample, SampleSteps, UpdateOptions, UpdateStats } from './types';
 
 /**
  * Uniform over valid choices: each widenable part with probability 0.5; a uniform valid block, then position, then
@@ -45,9 +45,9 @@ export class RandomController implements Controller {
     return sampleWith(uniformChooser, this.space, start, n, seed, (i) => randomStepPlan(steps, Rng.fromSeed(deriveSeed(seed, 'plan', i))));
   }
 
-  update(samples: readonly Sample[], accuracies: readonly (number | null)[]): UpdateStats {
+  update(samples: readonly Sample[], accuracies: readonly (number | null)[], opts: UpdateOptions = {}): UpdateStats {
     const rewards = episodeRewards(samples, accuracies, this.space, this.config);
-    const { baseline, advantages } = baselineStep(this.baseline, rewards, this.config);
+    const { baseline, advantages } = baselineStep(opts.stageStart ? null : this.baseline, rewards, this.config);
     this.baseline = baseline;
     this.updates += 1;
     const meanReward = rewards.reduce((a, b) => a + b, 0) / rewards.length;

@@ -26,6 +26,8 @@ export function rewardOf(acc: number, params: number, config: ControllerConfig):
  *   rewards (prev null) b_prev is the first batch's mean.
  * - 'released-code' (alias 'reference'), han-cai/EAS arch_manager.py `reward()`: b ← b + decay·(mean(R) − b), then
  *   A = R − b (b starts at 0, so the new batch weighs decay = 0.95 in its own baseline).
+ * `prev` is null for a search's first batch, and for the first batch of every later stage (UpdateOptions.stageStart):
+ * a new stage's start network moves the rewards, and a baseline from the previous stage would give one sign to all.
  */
 export function baselineStep(prev: number | null, rewards: readonly number[], config: ControllerConfig): { baseline: number; advantages: number[] } {
   const mean = rewards.reduce((s, r) => s + r, 0) / rewards.length;

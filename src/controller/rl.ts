@@ -8,7 +8,7 @@ import type { LstmState } from './lstm';
 import { PolicyNet, maskTensor, maskedLogSoftmax, oneHotRows, policyShapeOf } from './policy';
 import { baselineStep, episodeRewards } from './reward';
 import { type Chooser, drawMasked, sampleWith } from './sampling';
-import type { Controller, Decision, DeeperDecision, Sample, SampleSteps, UpdateStats, WiderDecision } from './types';
+import type { Controller, Decision, DeeperDecision, Sample, SampleSteps, UpdateOptions, UpdateStats, WiderDecision } from './types';
 
 export interface RlState {
   params: Record<string, Float32Array>;
@@ -139,9 +139,9 @@ export class RlController implements Controller {
    * REINFORCE on one episode. Loss = −(1/N) Σ_n A_n Σ_{d ∈ n} log π(d) − entropyBonus · mean entropy of the decisions,
    * as the reference code (which divides rewards by the batch size and sums over decisions).
    */
-  update(samples: readonly Sample[], accuracies: readonly (number | null)[]): UpdateStats {
+  update(samples: readonly Sample[], accuracies: readonly (number | null)[], opts: UpdateOptions = {}): UpdateStats {
     const rewards = episodeRewards(samples, accuracies, this.space, this.config);
-    const { baseline, advantages } = baselineStep(this.baseline, rewards, this.config);
+    const { baseline, advantages } = baselineStep(opts.stageStart ? null : this.baseline, rewards, this.config);
     const { wider, deeper } = this.rows(samples, advantages, (i, k) => `sample ${i}, decision ${k}`);
     let loss = NaN;
     let entropy = NaN;

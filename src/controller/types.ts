@@ -107,6 +107,17 @@ export interface UpdateStats {
 
 export type ControllerKind = 'rl' | 'random';
 
+/** How one update treats its batch. */
+export interface UpdateOptions {
+  /**
+   * The batch is the first of a search stage after the first: the baseline carried from the previous stage (rewards
+   * around another start network) is forgotten, and the batch is handled as a search's very first one (reward.ts
+   * `baselineStep` with no previous baseline; with the default 'paper' update: centred on its own mean). The policy's
+   * weights and Adam state are kept.
+   */
+  stageStart?: boolean;
+}
+
 /** Net2Wider then Net2Deeper steps per sampled network (a stage's; by default the controller config's). */
 export interface SampleSteps {
   widerSteps: number;
@@ -132,7 +143,7 @@ export interface Controller {
    * One update from an episode: accuracies in [0, 1], one per sample; a failed or diverged network
    * (NaN/Infinity/null accuracy) counts as accuracy 0.
    */
-  update(samples: readonly Sample[], accuracies: readonly (number | null)[]): UpdateStats;
+  update(samples: readonly Sample[], accuracies: readonly (number | null)[], opts?: UpdateOptions): UpdateStats;
   /** The whole state as one JSON-serialisable object (what `save` writes atomically). */
   toCheckpoint(): ControllerCheckpoint;
   save(path: string): void;

@@ -1,6 +1,7 @@
 import type { NetworkRef } from '../store/records';
 import { type Lineage, type LineageStep, describeAction } from './lineage';
 import type { RunView } from './runview';
+import { gainText, pointsText, ratioText, referenceLines } from './reference';
 import { bestCandidate, isScored } from '../search/rules';
 
 /** The report page: one self-contained HTML file (inline CSS and SVG; PNG/SVG files linked relatively). */
@@ -38,6 +39,7 @@ export interface PageInput {
 
 const CSS = `
 body{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif;margin:24px auto;max-width:1180px;color:#222;padding:0 16px}
+tr.reference td{background:#f5f5f5}.verdict{font-weight:bold}
 h1{font-size:22px;margin-bottom:4px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .status{display:inline-block;padding:2px 8px;border-radius:4px;font-size:13px;color:#fff}
 .done{background:#2e7d32}.progress{background:#ef6c00}.stopped{background:#6d4c41}
@@ -102,9 +104,22 @@ function finalTable(view: RunView): string {
     .sort((a, b) => a.network.name.localeCompare(b.network.name, undefined, { numeric: true }))
     .map((f) => {
       const c = byName.get(f.from);
-      return `<tr><td>${e(f.network.name)}</td><td>${e(f.from)}</td><td><code>${e(f.network.notation)}</code></td><td class="num">${int(f.network.params)}</td><td class="num">${c ? pct(c.network.accuracy) : '—'}</td><td class="num"><b>${pct(f.network.accuracy)}</b></td></tr>`;
+      const g = view.reference?.gains.find((x) => x.name === f.network.name);
+      const gain = view.reference ? `<td class="num">${g ? e(pointsText(g.testPoints)) : '—'}</td><td class="num">${g ? e(ratioText(g.paramRatio)) : '—'}</td>` : '';
+      return `<tr><td>${e(f.network.name)}</td><td>${e(f.from)}</td><td><code>${e(f.network.notation)}</code></td><td class="num">${int(f.network.params)}</td><td class="num">${c ? pct(c.network.accuracy) : '—'}</td><td class="num"><b>${pct(f.network.accuracy)}</b></td>${gain}</tr>`;
     });
-  return `<table><thead><tr><th>network</th><th>from candidate</th><th>architecture</th><th>params</th><th>val. accuracy (search)</th><th>test accuracy</th></tr></thead><tbody>${rows.join('\n')}</tbody></table>`;
+  const ref = view.reference;
+  const refRow = ref
+    ? ref.network
+      ? `<tr class="reference"><td>${e(ref.network.name)}</td><td>the start network, same final training</td><td><code>${e(ref.network.notation)}</code></td><td class="num">${int(ref.network.params)}</td><td class="num">${pct(view.start?.accuracy)}</td><td class="num"><b>${pct(ref.network.accuracy)}</b></td><td class="num">—</td><td class="num">1×</td></tr>`
+      : `<tr class="reference"><td>reference</td><td colspan="7">the start network's final training ${ref.failed ? `<b>failed</b>: ${e(ref.failed.type)}: ${e(ref.failed.message)}` : 'has not finished'}</td></tr>`
+    : '';
+  const gainHeads = ref ? '<th>test gain over the start net</th><th>params ÷ start net</th>' : '';
+  const verdict = referenceLines(ref, view.final, view.bestFinal).slice(1);
+  return (
+    `<table><thead><tr><th>network</th><th>from candidate</th><th>architecture</th><th>params</th><th>val. accuracy (search)</th><th>test accuracy</th>${gainHeads}</tr></thead><tbody>${rows.join('\n')}${refRow}</tbody></table>` +
+    (verdict.length ? `<p class="verdict">${e(verdict.join(' '))}.</p>` : ref ? '' : '<p class="muted">No reference: the start network was not given the final training (final.reference off, or a run from before it).</p>')
+  );
 }
 
 function stagesTable(view: RunView): string {
@@ -156,7 +171,8 @@ networks evaluated: <b>${v.candidates.length}</b>${budget ? ` of ${budget}` : ''
 <table><tbody>
 <tr><th>start network</th><td>${networkCell(v.start)}</td></tr>
 <tr><th>best validation accuracy</th><td>${networkCell(v.best)}</td></tr>
-<tr><th>best final network (test accuracy)</th><td>${networkCell(v.bestFinal)}</td></tr>
+<tr><th>best final network (test accuracy)</th><td>${networkCell(v.bestFinal)}${v.bestFinal && gainText(v.reference, v.bestFinal.name) ? `<br>${e(gainText(v.reference, v.bestFinal.name)!)} over the start network given the same final training` : ''}</td></tr>
+${v.reference ? `<tr><th>start network, same final training (test accuracy)</th><td>${v.reference.network ? networkCell(v.reference.network) : `<span class="muted">${v.reference.failed ? `failed: ${e(v.reference.failed.type)}: ${e(v.reference.failed.message)}` : 'not finished'}</span>`}</td></tr>` : ''}
 </tbody></table>
 
 <h2>Search progress</h2>

@@ -6,13 +6,16 @@ import { lineages } from './lineage';
 import { replaceDirAtomic } from './output';
 import { renderFigure } from './render';
 import { type RunView, loadRunView, locateRun, resolveStorageRoot } from './runview';
+import { pullSearch } from '../store/storage';
 
 export * from './runview';
 export * from './lineage';
+export * from './reference';
 export * from './figures';
 export { renderFigure, renderSvg, svgToPng } from './render';
 export { replaceDirAtomic } from './output';
 export { reportHtml, escapeHtml } from './html';
+export { writeExperimentReport, experimentFig5Spec, type ExperimentReportOutput } from './compare-experiment';
 
 export const REPORT_MARKER = 'report.json';
 
@@ -48,6 +51,8 @@ async function writeFigure(dir: string, base: string, spec: Parameters<typeof re
 /** Write the report of one search (HTML page + figures) atomically into its output directory. */
 export async function writeReport(opts: ReportOptions): Promise<ReportOutput> {
   const root = resolveStorageRoot(opts.runs);
+  // From an object store: the search (and its comparison run) pulled into this host's cache first.
+  await Promise.all([opts.searchId, opts.compare ?? `${opts.searchId}-random`].map((id) => pullSearch(opts.runs, id)));
   const runDir = locateRun(root, opts.searchId);
   const view = loadRunView(runDir, opts.searchId);
 

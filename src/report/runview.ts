@@ -5,7 +5,8 @@ import { type CandidateRecord, CandidateRecordSchema, type NetworkRef, NetworkRe
 import { ArchSchema } from '../arch';
 import { AnyActionSchema, AnyNetSchema, spaceOfNet } from '../space';
 import { SEARCH_NAME, type SearchConfig, SearchConfigSchema } from '../config/search-config';
-import { readSearchResult } from '../store/result';
+import { gainsOver, readSearchResult } from '../store/result';
+import { type ReferenceView, referenceOfResult } from './reference';
 import { storageRoot } from '../store/root';
 import { RunLayout, candidateName, jobPaths } from '../store/layout';
 import { bestCandidate, bestNetwork } from '../search/rules';
@@ -61,6 +62,8 @@ export interface RunView {
   final: FinalView[];
   best: NetworkRef | null;
   bestFinal: NetworkRef | null;
+  /** The start network with the same final training and each final's gain over it (null: none in this run). */
+  reference: ReferenceView | null;
 }
 
 /** The run store is missing, or holds something the report or the export cannot use; the message names the file. */
@@ -68,9 +71,12 @@ export class RunStoreError extends JsonFileError {
   override name = 'RunStoreError';
 }
 
-/** The storage root: an explicit --runs wins, then EAS_STORAGE_ROOT, then "runs". */
+/**
+ * The storage root on this host: an explicit --runs wins, then EAS_STORAGE_ROOT, then "runs". For an object store
+ * (s3://bucket/prefix) it is this host's cache of it; the async readers pull the search first (src/store/storage pullSearch).
+ */
 export function resolveStorageRoot(runs?: string): string {
-  return runs !== undefined ? path.resolve(runs) : storageRoot('runs');
+  return storageRoot('runs', runs);
 }
 
 /** `<root>/<id>`, checked to exist and look like a run store. */
@@ -179,6 +185,7 @@ function finishedView(runDir: string): RunView {
     final: r.final,
     best: r.best,
     bestFinal: r.bestFinal,
+    reference: referenceOfResult(r),
   };
 }
 
@@ -234,7 +241,16 @@ function progressView(runDir: string, searchId: string): RunView {
     final,
     best: bestCandidate(candidates)?.network ?? null,
     bestFinal: bestNetwork(final),
+    reference: referenceInProgress(layout, final),
   };
+}
+
+/** An unfinished run's reference: the start network's final training once it has finished (final/reference). */
+function referenceInProgress(layout: RunLayout, final: FinalView[]): ReferenceView | null {
+  const outcome = readOutcome(layout.finalReference());
+  if (!outcome) return null;
+  const network = { ...outcome.network, name: 'reference' };
+  return { network, failed: null, gains: gainsOver(network, final) };
 }
 
 export function samePath(a: string, b: string): boolean {

@@ -98,6 +98,8 @@ function outcome(r: SearchResult) {
     candidates: r.candidates.map((c) => [c.name, c.network.notation, c.network.accuracy, c.failed]),
     best: r.best?.notation,
     final: r.final.map((f) => [f.network.notation, f.network.accuracy]),
+    reference: [r.reference?.network?.notation, r.reference?.network?.accuracy, r.reference?.failed],
+    gains: r.gains,
   };
 }
 
@@ -190,6 +192,8 @@ test('chaos: SIGKILLed workers and restarted servers during a search change noth
     assert.equal(policyCheckpoints(runDir).length, PLAN.updates);
     assert.deepEqual(tmp, [], 'no temporary file left in the run store');
     assert.ok(result.candidates.every((c) => c.failed === null), 'no candidate failed');
+    assert.equal(typeof result.reference?.network?.accuracy, 'number', 'the reference trained too');
+    assert.equal(result.gains?.length, 1);
     assert.deepEqual(outcome(result), outcome(calm), 'the same result as the undisturbed run with the same seed');
     // Nothing of the killed workers lives on (their trainers and control children went with them).
     assert.deepEqual(processesMatching(runDir), []);

@@ -64,6 +64,12 @@ test('killing `eas dev` mid-search and running it again resumes the same search 
   assert.match(second.out(), new RegExp(`search ${name} .*8 networks sampled, 4 policy updates`));
   const result = readSearchResult(path.join(root, name, 'result.json'));
   assert.equal(result.candidates.length, 8);
+  // Its last lines: the start net given the same final training beside the finals, and whether the search helped.
+  const last = second.out().trim().split('\n').slice(-2);
+  assert.match(last[0], /^start net \(same final training\): \d+\.\d\d % test, [\d.,]+( M)? params; top-1: \d+\.\d\d % \([+−±]\d+\.\d\d pt\), [\d.,]+( M)? params \(\d+(\.\d)?×\)$/);
+  assert.match(last[1], /^the search gained ([+−±]\d+\.\d\d pt of test accuracy|nothing): its best final network \(top-1\)/);
+  assert.equal(typeof result.reference?.network?.accuracy, 'number');
+  assert.equal(result.gains?.length, 1);
   assert.ok(policiesBefore >= 1);
   assert.equal(policyCheckpoints(path.join(root, name)).length, 4);
   // The finished steps of the first run were reused, not redone: the first episode's samples predate the restart.
@@ -97,6 +103,8 @@ test('the Temporal CLI path: `eas config render` → `temporal workflow start --
         assert.equal(progress.plannedTotal, 2);
         const result = await env.client.workflow.getHandle(name).result();
         assert.equal(result.candidates, 2);
+        assert.equal(result.reference?.name, 'reference');
+        assert.equal(result.gains?.length, 1);
       }),
     );
   } finally {

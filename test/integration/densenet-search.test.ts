@@ -89,6 +89,11 @@ test('quickstart-densenet completes: every candidate is a trained DenseNet with 
   assert.equal(result.policyUpdates, episodes);
   assert.equal(saved.final.length, 1);
   assert.equal(typeof saved.final[0].network.accuracy, 'number');
+  // The DenseNet start net given the same final training is the reference of the gains.
+  assert.equal(saved.reference.network.notation, saved.start.notation);
+  assert.equal(typeof saved.reference.network.accuracy, 'number');
+  assert.deepEqual(saved.gains.map((g: { name: string }) => g.name), ['top-1']);
+  assert.equal(saved.gains[0].paramRatio, saved.final[0].network.params / saved.start.params);
 
   const report = await writeReport({ searchId: name, runs: root });
   const html = fs.readFileSync(report.html, 'utf8');

@@ -72,6 +72,10 @@ test('(b) SIGKILL of the training worker mid-epoch: the search completes, the tr
     const saved = JSON.parse(fs.readFileSync(path.resolve(root, result.resultFile), 'utf8'));
     assert.equal(saved.start.name, 'start');
     assert.equal(typeof saved.start.accuracy, 'number');
+    // The reference (the start net's final training) is one of the finished jobs above, and in the result.
+    assert.ok(fs.existsSync(path.join(root, name, 'final', 'reference', 'trained', 'model.json')));
+    assert.equal(typeof saved.reference.network.accuracy, 'number');
+    assert.equal(saved.gains.length, 1);
   } finally {
     for (const w of workers) await stopWorker(w, 'SIGKILL');
     await env.teardown();
@@ -97,6 +101,7 @@ test('(c) the dev server (with its database file) stops and restarts in the midd
     const result = await env.client.workflow.getHandle(handle.workflowId).result();
     assert.equal(result.candidates, 8);
     assert.equal(result.policyUpdates, 4);
+    assert.equal(typeof result.reference?.accuracy, 'number');
     assert.equal(policyCheckpoints(path.join(root, name)).length, 4);
     for (const w of workers) assert.equal(w.child.exitCode, null, `worker survived the restart:\n${w.output().slice(-2000)}`);
   } finally {

@@ -14,6 +14,7 @@ import { ConfigError } from '../../src/config/search-config';
 import { SEARCH_ATTRIBUTES, SEARCH_WORKFLOW_TYPE, extendStageUpdate, pauseSignal, progressQuery, resumeSignal, stopSignal } from '../../src/workflows/definitions';
 import { readSearchResult } from '../../src/store/result';
 import { writeReport } from '../../src/report';
+import { inputsHash } from '../../src/store/inputs';
 
 
 let env: TestWorkflowEnvironment;
@@ -58,6 +59,29 @@ test('(a) a tiny real search completes; the result lists every candidate, the po
   assert.equal(result.policyUpdates, episodes);
   assert.equal(saved.final.length, 1);
   assert.equal(typeof saved.final[0].network.accuracy, 'number');
+  // The start network given the same final training is the result's reference, and each final's gain is over it.
+  const ref = saved.reference.network;
+  assert.equal(saved.reference.failed, null);
+  assert.equal(ref.name, 'reference');
+  assert.equal(ref.notation, saved.start.notation);
+  assert.equal(ref.params, saved.start.params);
+  assert.equal(typeof ref.accuracy, 'number');
+  assert.ok(fs.existsSync(path.join(runDir, 'final', 'reference', 'trained', 'model.json')));
+  const refMeta = JSON.parse(fs.readFileSync(path.join(runDir, 'final', 'reference', 'trained', 'meta.json'), 'utf8'));
+  const topMeta = JSON.parse(fs.readFileSync(path.join(runDir, 'final', 'top-1', 'trained', 'meta.json'), 'utf8'));
+  assert.deepEqual([refMeta.trainResult.mode, refMeta.trainResult.epochs], [topMeta.trainResult.mode, topMeta.trainResult.epochs], 'the same final training');
+  assert.deepEqual(refMeta.recipe, topMeta.recipe);
+  assert.deepEqual(saved.gains, [{ name: 'top-1', testPoints: (saved.final[0].network.accuracy - ref.accuracy) * 100, paramRatio: saved.final[0].network.params / ref.params }]);
+  assert.deepEqual(result.reference, ref);
+  assert.deepEqual(result.gains, saved.gains);
+  // The stage's first update re-centred the baseline (the second stage's first episode), and only that one.
+  const summaries = policyCheckpoints(runDir).sort().map((f) => JSON.parse(fs.readFileSync(path.join(runDir, 'policy', `${f}.summary.json`), 'utf8')));
+  assert.deepEqual(summaries.map((x) => x.stageStart === true), [false, false, true, false]);
+  const third = summaries[2];
+  assert.ok(Math.abs(third.baseline - third.meanReward) < 1e-12, 'the stage start centres the baseline on its batch');
+  // The report and the result command show the reference and the gains.
+  const report = await writeReport({ searchId: name, runs: root });
+  assert.match(fs.readFileSync(report.html, 'utf8'), /start network, same final training[\s\S]*test gain over the start net/);
 
   // (d) every run of the search (it continues as new per stage) replays without a determinism error.
   assert.ok((await replayAll(name)) >= 2, 'a run per stage');
@@ -102,6 +126,8 @@ test('pause holds the search at an episode boundary, extend grows a stage, resum
       { networks: 2, networksPerEpisode: 2, widerSteps: 1, deeperSteps: 1, epochs: 1, bestEpochs: 0 },
       { networks: 2, networksPerEpisode: 2, widerSteps: 1, deeperSteps: 1, epochs: 1, bestEpochs: 0 },
     ],
+    // No reference here: final.reference off leaves the result without one.
+    final: { topK: 1, epochs: 1, reference: false },
   });
   const { handle } = await startOrAttachSearch(env.client, cfg);
   await handle.signal(pauseSignal);
@@ -136,6 +162,9 @@ test('pause holds the search at an episode boundary, extend grows a stage, resum
     assert.ok(saved.candidates.length === 2 || saved.candidates.length === 4, `whole episodes only: ${saved.candidates.length}`);
     assert.ok(saved.candidates.every((c) => c.stage === 0), 'stage 2 never started');
     assert.equal(saved.final.length, 1);
+    assert.equal(saved.reference, undefined, 'final.reference: false');
+    assert.equal(saved.gains, undefined);
+    assert.equal(fs.existsSync(path.join(root, name, 'final', 'reference')), false);
   });
 });
 
@@ -153,6 +182,11 @@ test('a candidate whose checkpoint is corrupt on disk is recorded as failed (rew
   fs.writeFileSync(path.join(init, 'arch.json'), '{"layers": [');
   fs.writeFileSync(path.join(init, 'model.json'), '{"modelTopology": ');
   fs.writeFileSync(path.join(init, 'weights.bin'), Buffer.alloc(3));
+  // And the reference's training job was made from other inputs: its training fails for good, the finals must not.
+  const refJob = path.join(root, name, 'final', 'reference');
+  fs.mkdirSync(refJob, { recursive: true });
+  const alien = { epochs: 99 };
+  fs.writeFileSync(path.join(refJob, 'trained.inputs.json'), JSON.stringify({ sha256: inputsHash(alien), inputs: alien }));
 
   const { handle } = await startOrAttachSearch(env.client, cfg);
   const result = await withWorkers(name, async () => {
@@ -179,6 +213,10 @@ test('a candidate whose checkpoint is corrupt on disk is recorded as failed (rew
   assert.notEqual(saved.best?.name, failed.name);
   assert.ok(saved.final.every((f) => f.from !== failed.name), 'a failed candidate is never final-trained');
   assert.ok(saved.final.length >= 1);
+  assert.equal(saved.reference?.network, null, 'the failed reference is recorded as such');
+  assert.equal(saved.reference?.failed?.type, 'InputsChanged');
+  assert.deepEqual(saved.gains, []);
+  assert.equal(result.reference, null);
   assert.equal(result.policyUpdates, 2);
   assert.equal(policyCheckpoints(path.join(root, name)).length, 2);
 
@@ -186,6 +224,7 @@ test('a candidate whose checkpoint is corrupt on disk is recorded as failed (rew
   const report = await writeReport({ searchId: name, runs: root });
   const html = fs.readFileSync(report.html, 'utf8');
   assert.match(html, /s1-e000-c00[\s\S]*?<b>failed<\/b> in checkpoint: CheckpointCorrupt/);
+  assert.match(html, /the start network's final training <b>failed<\/b>: InputsChanged/);
   // The failure path replays deterministically too.
   assert.ok((await replayAll(name)) >= 1);
 });

@@ -29,9 +29,9 @@ export async function updatePolicyTask(raw: unknown): Promise<UpdatePolicyOutput
     if (samples.length !== input.accuracies.length) throw new ConfigError(samplesFile, [{ path: 'accuracies', message: `${input.accuracies.length} accuracies for ${samples.length} samples` }]);
     const controller = openController(input.policy && inStore(root, input.policy), input.controller, input.searchSpace, input.policySeed);
     try {
-      const stats = controller.update(samples, input.accuracies);
+      const stats = controller.update(samples, input.accuracies, { stageStart: input.stageStart === true });
       controller.save(output);
-      writeJsonAtomic(summaryFile, { updates: stats.updates, baseline: stats.baseline, meanReward: stats.meanReward, rewards: stats.rewards, advantages: stats.advantages, loss: stats.loss, entropy: stats.entropy });
+      writeJsonAtomic(summaryFile, { updates: stats.updates, ...(input.stageStart ? { stageStart: true } : {}), baseline: stats.baseline, meanReward: stats.meanReward, rewards: stats.rewards, advantages: stats.advantages, loss: stats.loss, entropy: stats.entropy });
     } finally {
       controller.dispose();
     }

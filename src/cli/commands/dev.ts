@@ -159,8 +159,9 @@ async function dev(flags: DevFlags): Promise<number> {
         check();
         // The workflow names the result relative to the run-store root (each host resolves it on its own mount).
         const file = inStore(storageRoot(config.storage.root), (await handle.result()).resultFile);
-        console.log(printResult(readSearchResult(file), file));
         console.log(`report: eas report ${config.name} --runs ${storageRoot(config.storage.root)}`);
+        // The result last: its final lines compare the finals with the start net given the same final training.
+        console.log(printResult(readSearchResult(file), file));
         return 0;
       } finally {
         view.stop();

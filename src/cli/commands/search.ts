@@ -6,11 +6,13 @@ import { loadSearchConfig } from '../../config/load';
 import { startOrAttachSearch } from '../search-client';
 import { ensureSearchAttributes } from '../../temporal/search-attributes';
 import { runDirFor } from '../../store/root';
+import { openStore } from '../../store/storage';
 import { RunLayout } from '../../store/layout';
 import { readSearchResult } from '../../store/result';
-import { extendStageUpdate, pauseSignal, progressQuery, resumeSignal, stopSignal } from '../../workflows/definitions';
+import { describePause, extendStageUpdate, pauseSignal, progressQuery, resumeSignal, stopSignal } from '../../workflows/definitions';
 import { type ConnectionFlags, addConnectionFlags, withClient } from '../client';
 import { describeProgress, pct } from '../progress';
+import { referenceLines, referenceOfResult } from '../../report/reference';
 
 const notFound = (id: string, err: unknown): never => {
   if (err instanceof WorkflowNotFoundError) throw new Error(`no search "${id}" on this Temporal server (list them with \`temporal workflow list --query 'WorkflowType="searchWorkflow"'\`)`);
@@ -43,7 +45,9 @@ export function register(program: Command): void {
           return;
         }
         const p = await handle.query(progressQuery);
-        console.log(opts.json ? JSON.stringify(p, null, 2) : `${id}: ${describeProgress(p)}${p.best ? `\nbest: ${p.best.notation}` : ''}`);
+        // held is absent from searches whose workflow predates it.
+        const why = p.pauseReason ? `\n${describePause(p.pauseReason, id)}${p.held?.length ? `\nheld until then: ${p.held.join(', ')}` : ''}` : '';
+        console.log(opts.json ? JSON.stringify(p, null, 2) : `${id}: ${describeProgress(p)}${p.best ? `\nbest: ${p.best.notation}` : ''}${why}`);
       });
     },
   );
@@ -56,7 +60,7 @@ export function register(program: Command): void {
       });
     });
   signalCmd('pause', 'pause a search after its running episode (training in flight finishes)', pauseSignal);
-  signalCmd('resume', 'resume a paused search', resumeSignal);
+  signalCmd('resume', 'resume a paused search; one that paused itself (see `eas status`) runs the failed step of the candidates it held again', resumeSignal);
   signalCmd('stop', 'stop gracefully: finish the running episode, then final-train the best networks found so far', stopSignal);
 
   addConnectionFlags(
@@ -79,6 +83,8 @@ export function register(program: Command): void {
     .option('--json', 'print the whole result.json')
     .action(async (id: string, opts: { runs: string; json?: boolean }) => {
       const file = new RunLayout(runDirFor(opts.runs, id)).result();
+      // From an object store, into this host's cache first.
+      if (/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(id)) await openStore(opts.runs).pull(`${id}/result.json`);
       if (!fs.existsSync(file)) throw new Error(`${file} does not exist: search "${id}" has not finished (see \`eas status ${id}\`), or --runs is not its run store`);
       const r = readSearchResult(file);
       if (opts.json) {
@@ -95,7 +101,10 @@ export function printResult(r: ReturnType<typeof readSearchResult>, file: string
     `start:  ${pct(r.start.accuracy)} val  ${r.start.notation}`,
     `best:   ${pct(r.best?.accuracy)} val  ${r.best?.notation ?? '–'}`,
     ...r.final.map((f) => `${f.network.name}: ${pct(f.network.accuracy)} test (${f.network.params} params, from ${f.from})  ${f.network.notation}`),
+    ...(r.reference?.network ? [`reference: ${pct(r.reference.network.accuracy)} test (${r.reference.network.params} params, the start net given the same final training)`] : []),
     `result: ${file}`,
+    // Last, so that a new user sees at once whether the search helped.
+    ...referenceLines(referenceOfResult(r), r.final, r.bestFinal),
   ];
   return lines.join('\n');
 }
