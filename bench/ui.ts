@@ -6,6 +6,7 @@
  *
  *   npm run bench:overhead -- --networks 225 --per-episode 10 --epoch-seconds 20 --store bench/out/ui-store
  *   npm run bench:ui -- --store bench/out/ui-store [--search ID] [--runs 3] [--screenshot docs/ui-search.png]
+ *   npm run bench:ui -- --store runs --experiment-screenshot docs/ui-experiment.png [--experiment ID]
  *
  * Prints one JSON object.
  */
@@ -16,6 +17,7 @@ import { Command } from 'commander';
 import { chromium } from 'playwright-core';
 import { listRunIds, loadRunView } from '../src/report/runview';
 import { startUiServer } from '../src/ui/server';
+import { isExperimentDir } from '../src/ui/experiment';
 
 const opts = new Command()
   .requiredOption('--store <dir>', 'run-store root (e.g. the one bench:overhead --store wrote)')
@@ -26,8 +28,10 @@ const opts = new Command()
   .option('--compare <ids>', 'with --compare-screenshot: searches to compare, comma-separated')
   .option('--compare-screenshot <png>', 'save a screenshot of the comparison page of --compare')
   .option('--candidate-screenshot <png>', "save a screenshot of the best candidate's page")
+  .option('--experiment <id>', 'with --experiment-screenshot: the experiment (default: the first one in the store)')
+  .option('--experiment-screenshot <png>', "save a screenshot of an experiment's page (only that, when the store holds no search)")
   .parse()
-  .opts<{ store: string; search?: string; runs: number; chromium: string; screenshot?: string; compare?: string; compareScreenshot?: string; candidateScreenshot?: string }>();
+  .opts<{ store: string; search?: string; runs: number; chromium: string; screenshot?: string; compare?: string; compareScreenshot?: string; candidateScreenshot?: string; experiment?: string; experimentScreenshot?: string }>();
 
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 
@@ -61,9 +65,36 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+/** The experiment page of `--experiment` (else the store's first experiment), once its tables and Fig. 5 are drawn. */
+async function experimentScreenshot(root: string, file: string): Promise<string> {
+  const id = opts.experiment ?? fs.readdirSync(root).filter((d) => isExperimentDir(root, d)).sort()[0];
+  if (!id) throw new Error(`no experiment in ${root} (an experiment's folder holds experiment.json; run one with eas experiment)`);
+  const ui = await startUiServer({ root, port: 0, temporal: false });
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'eas-bench-ui-'));
+  const context = await chromium.launchPersistentContext(profile, { executablePath: opts.chromium, headless: true, args: ARGS, viewport: { width: 1400, height: 1000 }, timeout: 60_000 });
+  try {
+    const page = await context.newPage();
+    await page.goto(`${ui.url}/e/${encodeURIComponent(id)}`);
+    await page.locator('#arms-table').waitFor({ timeout: 60_000 });
+    await page.locator('#fig5 svg.marks, #fig5 p').first().waitFor({ timeout: 60_000 });
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: file, fullPage: true });
+    return id;
+  } finally {
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+    await ui.close();
+  }
+}
+
 async function main(): Promise<void> {
   const root = path.resolve(opts.store);
-  const ids = listRunIds(root);
+  if (opts.experimentScreenshot) {
+    const exp = await experimentScreenshot(root, opts.experimentScreenshot);
+    console.error(`experiment ${exp}: ${opts.experimentScreenshot}`);
+  }
+  const ids = listRunIds(root).filter((i) => !isExperimentDir(root, i));
+  if (!ids.length && opts.experimentScreenshot) return;
   if (!ids.length) throw new Error(`no search in ${root} (write one with npm run bench:overhead -- --networks 225 --per-episode 10 --store ${opts.store})`);
   const id = opts.search ?? ids.map((i) => ({ i, n: loadRunView(path.join(root, i), i).candidates.length })).sort((a, b) => b.n - a.n)[0].i;
   const candidates = loadRunView(path.join(root, id), id).candidates.length;

@@ -453,13 +453,18 @@ export const CSV_COLUMNS: (keyof CandidateRow)[] = ['order', 'name', 'stage', 'e
 
 /** RFC 4180 CSV of the candidate rows; a cell that a spreadsheet would run as a formula is prefixed with a quote. */
 export function rowsCsv(rows: CandidateRow[]): string {
+  return toCsv(CSV_COLUMNS, rows);
+}
+
+/** RFC 4180 CSV of any rows, the given columns in order (formula-like text cells prefixed with a quote). */
+export function toCsv<T>(columns: (keyof T)[], rows: T[]): string {
   const cell = (v: unknown): string => {
     if (v === null || v === undefined) return '';
     let s = String(v);
     if (/^[=+\-@\t\r]/.test(s) && typeof v === 'string') s = `'${s}`;
     return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
-  return [CSV_COLUMNS.join(','), ...rows.map((r) => CSV_COLUMNS.map((k) => cell(r[k])).join(','))].join('\r\n') + '\r\n';
+  return [columns.join(','), ...rows.map((r) => columns.map((k) => cell(r[k])).join(','))].join('\r\n') + '\r\n';
 }
 
 export { lineages };

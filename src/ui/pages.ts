@@ -10,6 +10,7 @@ export type PageSpec =
   | { kind: 'search'; title: string; root: string; id: string }
   | { kind: 'candidate'; title: string; root: string; id: string; name: string }
   | { kind: 'compare'; title: string; root: string; ids: string[] }
+  | { kind: 'experiment'; title: string; root: string; id: string }
   | { kind: 'error'; title: string; root: string; message: string };
 
 const VENDOR = ['vega.min.js', 'vega-lite.min.js', 'vega-embed.min.js'];
@@ -19,6 +20,7 @@ function body(p: PageSpec): string {
     case 'list':
       return `<h1>Searches</h1>
 <p class="muted">Run store <code>${e(p.root)}</code> · <span id="temporal-note"></span></p>
+<section id="experiments-section" hidden><h2>Experiments</h2><div id="experiments"></div></section>
 <div id="searches"><p class="muted">loading…</p></div>
 <p><button id="compare-btn" disabled>Compare selected</button> <span class="muted">(tick two or more searches)</span></p>`;
     case 'search':
@@ -44,17 +46,27 @@ function body(p: PageSpec): string {
 <div id="compare-table"></div>
 <div id="compare-chart" class="chart"></div>
 <p class="muted">Per episode, in sampling order: the mean validation accuracy of its networks and the best so far. Runs of the same search that differ in seed (names ending in -seedN or -sN) form a group, drawn with a min–max band.</p>`;
+    case 'experiment':
+      return `<nav><a href="/">searches</a> › experiment <b>${e(p.id)}</b></nav>
+<h1>Experiment <span id="exp-id">${e(p.id)}</span> <span id="state" class="state"></span></h1>
+<div id="summary" class="summary"><p class="muted">loading…</p></div>
+<p class="downloads">Download: <a id="dl-children-csv" href="/api/e/${encodeURIComponent(p.id)}/children.csv" download>children (CSV)</a> · <a id="dl-comparison-json" href="/api/e/${encodeURIComponent(p.id)}/comparison.json" download>comparison (JSON)</a><span id="temporal-link"></span></p>
+<section><h2>Per arm: mean and 95 % bootstrap CI over the seeds</h2><div id="arms"></div></section>
+<section><h2>Best validation accuracy so far, every seed, each arm's band (cf. Figure 5)</h2><div id="fig5" class="chart"></div></section>
+<section><h2>Paired by seed: a − b</h2><p class="muted">Mean difference with its 95 % bootstrap CI, wins/losses, and the Wilcoxon signed-rank p-value (two-sided, exact for small samples), over the seeds where both arms have the metric.</p><div id="pairs"></div></section>
+<section><h2>Arms × seeds</h2><p class="muted">Final test accuracy of each child; each links to its search.</p><div id="grid"></div></section>
+<section><h2>Children</h2><div id="children"></div></section>`;
     case 'error':
       return `<nav><a href="/">searches</a></nav><h1>${e(p.title)}</h1><p>${e(p.message)}</p>`;
   }
 }
 
 export function page(p: PageSpec): string {
-  const data = p.kind === 'search' ? { id: p.id } : p.kind === 'candidate' ? { id: p.id, name: p.name } : p.kind === 'compare' ? { ids: p.ids.join(',') } : {};
+  const data = p.kind === 'search' || p.kind === 'experiment' ? { id: p.id } : p.kind === 'candidate' ? { id: p.id, name: p.name } : p.kind === 'compare' ? { ids: p.ids.join(',') } : {};
   const attrs = Object.entries(data)
     .map(([k, v]) => ` data-${k}="${e(v)}"`)
     .join('');
-  const charts = p.kind === 'search' || p.kind === 'candidate' || p.kind === 'compare';
+  const charts = p.kind === 'search' || p.kind === 'candidate' || p.kind === 'compare' || p.kind === 'experiment';
   const scripts = [...(charts ? VENDOR : []), 'app.js'].map((f) => `<script defer src="/assets/${f}"></script>`).join('\n');
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -3,9 +3,12 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { type RunView, isRunId, listRunIds, loadRunView, locateRun } from '../report';
-import { type SearchSummary, candidateDetail, candidateRows, chartRowsFrom, compareLiveSpec, finalRows, lineageTree, liveProgressSpec, pendingRows, rowsCsv, searchSummary, settledCount, stageRows } from './model';
+import { type RunView, candidateJobDir, isRunId, loadRunView, locateRun, paramsText, pointsText, ratioText, referenceLines } from '../report';
+import { CHILD_CSV_COLUMNS, type ExperimentPayload, type ExperimentSummary, experimentChildIds, experimentPayload, isExperimentDir } from './experiment';
+import { LocalSource, type RunSource } from './source';
+import { type SearchSummary, candidateDetail, candidateRows, chartRowsFrom, compareLiveSpec, finalRows, lineageTree, liveProgressSpec, pendingRows, rowsCsv, searchSummary, toCsv, settledCount, stageRows } from './model';
 import { page } from './pages';
+import { RunLayout } from '../store/layout';
 import { LiveStatus, type LiveOptions } from './temporal';
 
 /**
@@ -16,8 +19,10 @@ import { LiveStatus, type LiveOptions } from './temporal';
  */
 
 export interface UiServerOptions {
-  /** Storage root (the run store). */
-  root: string;
+  /** Storage root (the run store), a directory; ignored when `source` is given. */
+  root?: string;
+  /** Where the run store's files come from (default: the directory `root`); src/ui/source.ts (also s3://). */
+  source?: RunSource;
   port?: number;
   /** Interface to bind (default 127.0.0.1). */
   host?: string;
@@ -72,7 +77,8 @@ interface Cached {
 const VIEW_TTL_MS = 1000;
 
 export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
-  const root = path.resolve(opts.root);
+  const source = opts.source ?? new LocalSource(path.resolve(opts.root ?? 'runs'));
+  const root = source.root;
   const host = opts.host ?? '127.0.0.1';
   const log = opts.log ?? (() => {});
   const live = opts.temporal === false ? null : new LiveStatus(opts.temporal ?? {});
@@ -95,7 +101,14 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     return dir;
   }
 
-  function viewOf(id: string): RunView {
+  /** Valid id, made current from the source (an object store), then checked against the local copy. */
+  async function synced(id: string, what: 'search' | 'experiment' = 'search'): Promise<void> {
+    if (!isRunId(id)) throw new HttpError(400, `not a valid ${what} id`);
+    await source.sync(id);
+  }
+
+  async function viewOf(id: string): Promise<RunView> {
+    await synced(id);
     const dir = runDirOf(id);
     const resultFile = path.join(dir, 'result.json');
     const resultMtime = fs.existsSync(resultFile) ? fs.statSync(resultFile).mtimeMs : 0;
@@ -109,11 +122,60 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
 
   async function summaryOf(id: string): Promise<SearchSummary> {
     try {
-      const view = viewOf(id);
+      const view = await viewOf(id);
       return searchSummary(view, live ? await live.state(id) : null);
     } catch (err) {
       return { id, dataset: null, space: null, controller: null, stage: null, stages: null, episode: null, done: 0, planned: null, pending: 0, failed: 0, best: null, bestFinal: null, stored: 'in progress', live: null, state: 'unreadable', updated: 0, error: (err as Error).message };
     }
+  }
+
+  const experiments = new Map<string, { at: number; payload: ExperimentPayload }>();
+
+  /** The experiment page's payload: its children synced first (object store), re-read at most once a second. */
+  async function experimentOf(id: string): Promise<ExperimentPayload> {
+    await synced(id, 'experiment');
+    if (!isExperimentDir(root, id)) throw new HttpError(404, `no experiment '${id}' in this run store`);
+    const real = fs.realpathSync(path.join(root, id));
+    if (path.dirname(real) !== fs.realpathSync(root)) throw new HttpError(404, `no experiment '${id}' in this run store`);
+    const hit = experiments.get(id);
+    if (hit && Date.now() - hit.at < VIEW_TTL_MS) return hit.payload;
+    if (source.remote) await Promise.all(experimentChildIds(root, id).map((c) => source.sync(c)));
+    const state = live ? await live.state(id) : null;
+    const payload = experimentPayload(root, id, state);
+    experiments.set(id, { at: Date.now(), payload });
+    return payload;
+  }
+
+  async function experimentSummaryOf(id: string): Promise<ExperimentSummary> {
+    try {
+      return (await experimentOf(id)).summary;
+    } catch (err) {
+      return { id, kind: 'experiment', arms: [], seeds: [], done: 0, planned: 0, completed: 0, failed: 0, stored: 'in progress', live: null, state: 'unreadable', best: null, updated: 0, error: (err as Error).message };
+    }
+  }
+
+  /** Searches and experiments of the store: its top-level folders, each made current first (object store). */
+  async function listing(): Promise<{ searches: string[]; experiments: string[] }> {
+    const ids = await source.ids();
+    const searches: string[] = [];
+    const experiments: string[] = [];
+    await Promise.all(
+      ids.map(async (id) => {
+        try {
+          await source.sync(id);
+        } catch (err) {
+          log(`reading ${source.url}/${id}: ${(err as Error).message}`);
+        }
+      }),
+    );
+    for (const id of ids) {
+      if (isExperimentDir(root, id)) experiments.push(id);
+      else {
+        const layout = new RunLayout(path.join(root, id));
+        if (fs.existsSync(layout.result()) || fs.existsSync(layout.config()) || fs.existsSync(layout.start())) searches.push(id);
+      }
+    }
+    return { searches, experiments };
   }
 
   function send(req: http.IncomingMessage, res: http.ServerResponse, status: number, type: string, body: string | Buffer, extra: Record<string, string> = {}): void {
@@ -192,7 +254,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
       res.end();
       return;
     }
-    if (p === '/' || p === '/index.html') return send(req, res, 200, 'text/html; charset=utf-8', page({ kind: 'list', title: 'EAS searches', root }));
+    if (p === '/' || p === '/index.html') return send(req, res, 200, 'text/html; charset=utf-8', page({ kind: 'list', title: 'EAS searches', root: source.url }));
     if ((m = /^\/assets\/([a-z][a-z.-]*\.(?:js|css))$/.exec(p))) {
       const name = m[1];
       if (ASSETS[name]) return sendStatic(req, res, `asset:${name}`, path.join(assetsDir, name), ASSETS[name], false);
@@ -201,29 +263,45 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
       throw new HttpError(404, 'no such asset');
     }
     if (p === '/api/searches') {
-      const ids = listRunIds(root);
-      const searches = await Promise.all(ids.map(summaryOf));
-      return json(req, res, { root, temporal: live ? { address: live.address, namespace: live.namespace, connected: live.connected, webUi: live.webUi } : null, searches });
+      const ids = await listing();
+      const [searches, exps] = await Promise.all([Promise.all(ids.searches.map(summaryOf)), Promise.all(ids.experiments.map(experimentSummaryOf))]);
+      return json(req, res, { root: source.url, temporal: live ? { address: live.address, namespace: live.namespace, connected: live.connected, webUi: live.webUi } : null, searches, experiments: exps });
+    }
+    if ((m = /^\/e\/([^/]+)\/?$/.exec(p))) {
+      const id = decodeURIComponent(m[1]);
+      await experimentOf(id);
+      return send(req, res, 200, 'text/html; charset=utf-8', page({ kind: 'experiment', title: `EAS experiment ${id}`, root: source.url, id }));
+    }
+    if ((m = /^\/api\/e\/([^/]+)(?:\/(children\.csv|comparison\.json))?$/.exec(p))) {
+      const id = decodeURIComponent(m[1]);
+      const payload = await experimentOf(id);
+      if (m[2] === 'children.csv') return send(req, res, 200, 'text/csv; charset=utf-8', toCsv(CHILD_CSV_COLUMNS, payload.children), { 'Content-Disposition': `attachment; filename="${id}-children.csv"` });
+      if (m[2] === 'comparison.json') return send(req, res, 200, 'application/json; charset=utf-8', JSON.stringify({ ...payload.comparison, children: payload.children }, null, 1), { 'Content-Disposition': `attachment; filename="${id}-comparison.json"` });
+      return json(req, res, { ...payload, temporal: { workflow: live?.workflowUrl(id) ?? null, connected: live?.connected ?? false } });
     }
     if ((m = /^\/s\/([^/]+)\/?$/.exec(p))) {
       const id = decodeURIComponent(m[1]);
+      await synced(id);
       runDirOf(id);
-      return send(req, res, 200, 'text/html; charset=utf-8', page({ kind: 'search', title: `EAS search ${id}`, root, id }));
+      return send(req, res, 200, 'text/html; charset=utf-8', page({ kind: 'search', title: `EAS search ${id}`, root: source.url, id }));
     }
     if ((m = /^\/s\/([^/]+)\/c\/([^/]+)$/.exec(p))) {
       const id = decodeURIComponent(m[1]);
       const name = candidateName(decodeURIComponent(m[2]));
-      if (!candidateDetail(viewOf(id), name)) throw new HttpError(404, `search '${id}' has no candidate '${name}'`);
-      return send(req, res, 200, 'text/html; charset=utf-8', page({ kind: 'candidate', title: `${name} · ${id}`, root, id, name }));
+      if (!candidateDetail(await viewOf(id), name)) throw new HttpError(404, `search '${id}' has no candidate '${name}'`);
+      return send(req, res, 200, 'text/html; charset=utf-8', page({ kind: 'candidate', title: `${name} · ${id}`, root: source.url, id, name }));
     }
     if (p === '/compare') {
       const ids = compareIds(url);
-      for (const id of ids) runDirOf(id);
-      return send(req, res, 200, 'text/html; charset=utf-8', page({ kind: 'compare', title: `EAS compare ${ids.join(', ')}`, root, ids }));
+      for (const id of ids) {
+        await synced(id);
+        runDirOf(id);
+      }
+      return send(req, res, 200, 'text/html; charset=utf-8', page({ kind: 'compare', title: `EAS compare ${ids.join(', ')}`, root: source.url, ids }));
     }
     if ((m = /^\/api\/s\/([^/]+)\/(spec|data|tree|candidates\.csv|candidates\.json)$/.exec(p))) {
       const id = decodeURIComponent(m[1]);
-      const view = viewOf(id);
+      const view = await viewOf(id);
       switch (m[2]) {
         case 'spec':
           return json(req, res, liveProgressSpec(view));
@@ -240,14 +318,14 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     if ((m = /^\/api\/s\/([^/]+)\/c\/([^/]+)$/.exec(p))) {
       const id = decodeURIComponent(m[1]);
       const name = candidateName(decodeURIComponent(m[2]));
-      const detail = candidateDetail(viewOf(id), name);
+      const detail = await candidateOf(id, name);
       if (!detail) throw new HttpError(404, `search '${id}' has no candidate '${name}'`);
       const step = live && detail.row ? await live.stepLink(id, detail.curveOf) : null;
       return json(req, res, { ...detail, temporal: { step: step?.url ?? null, workflow: live?.workflowUrl(id) ?? null } });
     }
     if (p === '/api/compare') {
       const ids = compareIds(url);
-      const vs = ids.map(viewOf);
+      const vs = await Promise.all(ids.map(viewOf));
       return json(req, res, { spec: compareLiveSpec(vs), searches: await Promise.all(ids.map(summaryOf)) });
     }
     throw new HttpError(404, 'not found');
@@ -288,7 +366,39 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
       stages: stageRows(view),
       final: finalRows(view),
       start: startOf(view),
+      reference: referenceOf(view),
       temporal: { workflow: live?.workflowUrl(view.searchId) ?? null, connected: live?.connected ?? false },
+    };
+  }
+
+  /**
+   * A candidate's page: from an object store, its training job's curve (trained/ or the latest epoch checkpoint) is
+   * pulled on demand first; a reused result's curve is its original's.
+   */
+  async function candidateOf(id: string, name: string) {
+    let view = await viewOf(id);
+    if (source.remote) {
+      const c = view.candidates.find((x) => x.name === name) ?? view.pending.find((x) => x.name === name);
+      const original = c && 'cachedFrom' in c && c.cachedFrom ? (view.candidates.find((x) => x.name === c.cachedFrom) ?? c) : c;
+      if (original) {
+        const job = path.relative(view.runDir, candidateJobDir(view, original)).split(path.sep).join('/');
+        await source.syncJob(id, job);
+        view = await viewOf(id);
+      }
+    }
+    return candidateDetail(view, name);
+  }
+
+  /** The start network given the final training (src/report/reference.ts) and each final network's gain over it. */
+  function referenceOf(view: RunView) {
+    const ref = view.reference;
+    if (!ref) return null;
+    const n = ref.network;
+    return {
+      network: n ? { name: n.name, accuracy: n.accuracy, params: n.params, paramsText: paramsText(n.params), notation: n.notation } : null,
+      failed: ref.failed ? `${ref.failed.type}: ${ref.failed.message}` : null,
+      gains: ref.gains.map((g) => ({ ...g, pointsText: pointsText(g.testPoints), ratioText: ratioText(g.paramRatio) })),
+      lines: referenceLines(ref, view.final, view.bestFinal),
     };
   }
 
@@ -309,7 +419,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
       const message = err instanceof HttpError ? err.message : `internal error: ${(err as Error).message}`;
       const wantsJson = (req.url ?? '').startsWith('/api/');
       if (wantsJson) send(req, res, status, 'application/json; charset=utf-8', JSON.stringify({ error: message }));
-      else send(req, res, status, 'text/html; charset=utf-8', page({ kind: 'error', title: `${status}`, root, message }));
+      else send(req, res, status, 'text/html; charset=utf-8', page({ kind: 'error', title: `${status}`, root: source.url, message }));
     });
   });
   server.keepAliveTimeout = 5000;

@@ -89,6 +89,16 @@ function listPage() {
       });
     }
     btn.disabled = selected.size < 2;
+    const exps = d.experiments || [];
+    $('#experiments-section').hidden = exps.length === 0;
+    $('#experiments').innerHTML = exps.length
+      ? `<table class="grid"><thead><tr><th>experiment</th><th>arms</th><th>seeds</th><th>children done / planned</th><th>best arm (mean final test acc.)</th><th>state</th><th>updated</th></tr></thead><tbody>${exps
+          .map(
+            (x) => `<tr data-id="${esc(x.id)}"><td><a href="/e/${enc(x.id)}">${esc(x.id)}</a>${x.error ? `<br><span class="err">${esc(x.error)}</span>` : ''}</td><td>${x.arms.map((a) => `${esc(a.name)}${a.kind === 'reference' ? ' <span class="muted">(reference)</span>' : ''}`).join(', ')}</td>
+<td class="num">${x.seeds.length} <span class="muted">(${esc(x.seeds.join(', '))})</span></td><td class="num">${x.done} / ${x.planned}${x.failed ? ` <span class="err">(${x.failed} failed)</span>` : ''}</td><td>${x.best ? `${esc(x.best.arm)} ${pct(x.best.mean)}` : '—'}</td><td>${stateBadge(x)}</td><td class="muted">${x.updated ? new Date(x.updated).toLocaleString() : ''}</td></tr>`,
+          )
+          .join('')}</tbody></table>`
+      : '';
     return POLL_MS * 2;
   }, POLL_MS * 2);
 }
@@ -203,7 +213,7 @@ async function searchPage() {
       document.body.dataset.chartPoints = String(view.data('points').length);
     }
 
-    const staticPart = JSON.stringify([d.stages, d.final, d.pending]);
+    const staticPart = JSON.stringify([d.stages, d.final, d.pending, d.reference]);
     if (staticPart !== lastStatic) {
       lastStatic = staticPart;
       $('#stages').innerHTML = d.stages.length
@@ -215,12 +225,22 @@ async function searchPage() {
         ? `<table class="grid"><thead><tr><th>name</th><th>stage</th><th>ep.</th><th>actions</th><th>architecture</th><th>params</th></tr></thead><tbody>${d.pending.map((p) => `<tr><td><a href="/s/${enc(id)}/c/${enc(p.name)}">${esc(p.name)}</a></td><td class="num">${p.stage}</td><td class="num">${p.episode}</td><td class="actions">${esc(p.actions)}</td><td><code>${esc(p.notation)}</code></td><td class="num">${int(p.params)}</td></tr>`).join('')}</tbody></table>`
         : '<p class="muted">Nothing in training.</p>';
       const start = d.start;
-      $('#final').innerHTML = d.final.length
-        ? `<table class="grid"><thead><tr><th>network</th><th>from candidate</th><th>architecture</th><th>params</th><th>val. acc. (search)</th><th>test accuracy</th><th>vs start net (val.)</th></tr></thead><tbody>${
-            start ? `<tr class="muted"><td>${esc(start.name)} (start)</td><td></td><td><code>${esc(start.notation)}</code></td><td class="num">${int(start.params)}</td><td class="num">${pct(start.accuracy)}</td><td></td><td></td></tr>` : ''
-          }${d.final
-            .map((f) => `<tr><td><b>${esc(f.name)}</b></td><td><a href="/s/${enc(id)}/c/${enc(f.from)}">${esc(f.from)}</a></td><td><code>${esc(f.notation)}</code></td><td class="num">${int(f.params)}</td><td class="num">${pct(f.searchAccuracy)}</td><td class="num"><b>${pct(f.testAccuracy)}</b></td><td class="num">${start && f.searchAccuracy !== null && start.accuracy !== null ? `${f.searchAccuracy >= start.accuracy ? '+' : ''}${((f.searchAccuracy - start.accuracy) * 100).toFixed(2)} pt` : '—'}</td></tr>`)
-            .join('')}</tbody></table>`
+      const ref = d.reference;
+      const gainOf = (name) => ref?.gains.find((g) => g.name === name);
+      const refRow = !ref
+        ? ''
+        : ref.network
+          ? `<tr class="reference"><td>start net, same final training <span class="muted">(reference)</span></td><td></td><td><code>${esc(ref.network.notation)}</code></td><td class="num">${int(ref.network.params)}</td><td></td><td class="num">${pct(ref.network.accuracy)}</td><td></td><td></td></tr>`
+          : `<tr class="reference"><td>start net, same final training <span class="muted">(reference)</span></td><td colspan="7" class="muted">${ref.failed ? `its final training failed: <span class="err">${esc(ref.failed)}</span>` : 'its final training has not finished'}</td></tr>`;
+      $('#final').innerHTML = d.final.length || ref
+        ? `<table class="grid" id="final-table"><thead><tr><th>network</th><th>from candidate</th><th>architecture</th><th>params</th><th>val. acc. (search)</th><th>test accuracy</th><th>vs reference (test)</th><th>params vs reference</th></tr></thead><tbody>${
+            start ? `<tr class="muted"><td>${esc(start.name)} (start net, search training)</td><td></td><td><code>${esc(start.notation)}</code></td><td class="num">${int(start.params)}</td><td class="num">${pct(start.accuracy)}</td><td></td><td></td><td></td></tr>` : ''
+          }${refRow}${d.final
+            .map((f) => {
+              const g = gainOf(f.name);
+              return `<tr data-name="${esc(f.name)}"><td><b>${esc(f.name)}</b></td><td><a href="/s/${enc(id)}/c/${enc(f.from)}">${esc(f.from)}</a></td><td><code>${esc(f.notation)}</code></td><td class="num">${int(f.params)}</td><td class="num">${pct(f.searchAccuracy)}</td><td class="num"><b>${pct(f.testAccuracy)}</b></td><td class="num gain">${g ? esc(g.pointsText) : '—'}</td><td class="num">${g ? esc(g.ratioText) : '—'}</td></tr>`;
+            })
+            .join('')}</tbody></table>${ref && ref.lines.length ? `<ul id="reference-verdict">${ref.lines.map((l) => `<li>${esc(l)}</li>`).join('')}</ul>` : ''}`
         : `<p class="muted">No final networks yet.${start ? ` Start network: ${esc(start.name)} ${pct(start.accuracy)}, ${int(start.params)} params.` : ''}</p>`;
     }
     if (d.settled !== treeSettled && Date.now() - treeAt > 5000) {
@@ -327,6 +347,84 @@ async function comparePage() {
   }, POLL_MS * 2);
 }
 
-const pages = { list: listPage, search: searchPage, candidate: candidatePage, compare: comparePage };
+// ---------------------------------------------------------------------------------------------------------------
+// An experiment's page: arms × seeds, Fig. 5 with bands, the statistics of `eas compare`
+
+const METRIC_FMT = {
+  finalTest: (x) => pct(x),
+  bestVal: (x) => pct(x),
+  params: (x) => int(Math.round(x)),
+  wallSeconds: (x) => `${(x / 60).toFixed(1)} min`,
+};
+const fmtMetric = (m, x) => (x === null || x === undefined || Number.isNaN(x) ? '—' : METRIC_FMT[m](x));
+const fmtDiff = (m, x) => {
+  if (x === null || x === undefined || Number.isNaN(x)) return '—';
+  if (m === 'params') return `${x >= 0 ? '+' : '−'}${int(Math.round(Math.abs(x)))}`;
+  return `${x >= 0 ? '+' : '−'}${(Math.abs(x) * 100).toFixed(2)} pt`;
+};
+const intervalHtml = (m, v) => (v ? `${fmtMetric(m, v.mean)} <span class="ci">[${fmtMetric(m, v.lo)}, ${fmtMetric(m, v.hi)}]</span>` : '—');
+
+async function experimentPage() {
+  const id = document.body.dataset.id;
+  let lastSpec = '';
+  let lastTables = '';
+  poll(async () => {
+    const d = await getJson(`/api/e/${enc(id)}`);
+    const s = d.summary;
+    const c = d.comparison;
+    $('#state').outerHTML = `<span id="state">${stateBadge(s)}</span>`;
+    const searchKids = d.children.filter((k) => k.page).map((k) => k.id);
+    $('#temporal-link').innerHTML = `${searchKids.length ? ` · <a id="compare-arms" href="/compare?ids=${searchKids.slice(0, 12).map(enc).join(',')}">its searches side by side</a>` : ''}${d.temporal.workflow ? ` · <a href="${esc(d.temporal.workflow)}" target="_blank" rel="noopener">workflow in the Temporal Web UI</a>` : ''}`;
+    $('#summary').innerHTML = `<dl>${[
+      ['arms', s.arms.map((a) => esc(a.name)).join(', ')],
+      ['seeds', esc(s.seeds.join(', '))],
+      ['children done', `<span id="exp-done">${s.done}</span> / ${s.planned}${s.failed ? `, <span class="err">${s.failed} failed</span>` : ''}`],
+      ['best arm (mean final test)', s.best ? `${esc(s.best.arm)} ${pct(s.best.mean)}` : '—'],
+    ]
+      .map(([k, v]) => `<div><dt>${k}</dt><dd>${v}</dd></div>`)
+      .join('')}</dl>`;
+    const tables = JSON.stringify([c, d.children]);
+    if (tables !== lastTables) {
+      lastTables = tables;
+      const metrics = d.metrics;
+      $('#arms').innerHTML = `<table class="grid" id="arms-table"><thead><tr><th>arm</th><th>kind</th><th>seeds done</th>${metrics.map((m) => `<th>${esc(m.label)}</th>`).join('')}</tr></thead><tbody>${c.arms
+        .map((a) => `<tr data-arm="${esc(a.arm)}"><td><b>${esc(a.arm)}</b></td><td>${esc(a.kind)}</td><td class="num">${a.completed} / ${a.seeds}${a.failed ? ` <span class="err">(${a.failed} failed)</span>` : ''}</td>${metrics.map((m) => `<td class="num">${intervalHtml(m.key, a.metrics[m.key])}</td>`).join('')}</tr>`)
+        .join('')}</tbody></table>`;
+      const label = Object.fromEntries(metrics.map((m) => [m.key, m.label]));
+      $('#pairs').innerHTML = c.pairs.length
+        ? `<table class="grid" id="pairs-table"><thead><tr><th>pair (a − b)</th><th>metric</th><th>seeds</th><th>mean difference [95 % CI]</th><th>wins / losses</th><th>Wilcoxon p</th><th>by seed</th></tr></thead><tbody>${c.pairs
+            .map(
+              (p) => `<tr data-pair="${esc(`${p.a}-${p.b}`)}" data-metric="${esc(p.metric)}"><td>${esc(p.a)} − ${esc(p.b)}</td><td>${esc(label[p.metric] ?? p.metric)}</td><td class="num">${p.diffs.length}</td><td class="num">${fmtDiff(p.metric, p.mean.mean)} <span class="ci">[${fmtDiff(p.metric, p.mean.lo)}, ${fmtDiff(p.metric, p.mean.hi)}]</span></td><td class="num">${p.wins} / ${p.losses}</td><td class="num p">${p.wilcoxon.p === null ? '—' : p.wilcoxon.p.toFixed(4)}${p.wilcoxon.method === 'normal' ? ' <span class="muted">(normal approx.)</span>' : ''}</td><td class="muted">${p.diffs.map((x) => `s${x.seed}: ${fmtDiff(p.metric, x.diff)}`).join(', ')}</td></tr>`,
+            )
+            .join('')}</tbody></table>`
+        : '<p class="muted">No seed has results in two arms yet.</p>';
+      const child = (arm, seed) => d.children.find((k) => k.arm === arm && k.seed === seed);
+      const cell = (k) => {
+        if (!k) return '<td>—</td>';
+        const v = k.status === 'completed' ? pct(k.finalTest) : `<i>${esc(k.status)}</i>`;
+        return `<td class="num">${k.page ? `<a href="/s/${enc(k.id)}" data-child="${esc(k.id)}">${v}</a>` : v}</td>`;
+      };
+      $('#grid').innerHTML = `<table class="grid" id="grid-table"><thead><tr><th>seed</th>${c.arms.map((a) => `<th>${esc(a.arm)}</th>`).join('')}</tr></thead><tbody>${s.seeds
+        .map((seed) => `<tr><td class="num">${seed}</td>${c.arms.map((a) => cell(child(a.arm, seed))).join('')}</tr>`)
+        .join('')}</tbody></table>`;
+      $('#children').innerHTML = `<table class="grid" id="children-table"><thead><tr><th>child</th><th>arm</th><th>seed</th><th>status</th><th>networks evaluated</th><th>start net (val.)</th><th>best val. acc.</th><th>final test acc.</th><th>params</th><th>wall time</th></tr></thead><tbody>${d.children
+        .map(
+          (k) => `<tr data-id="${esc(k.id)}"><td>${k.page ? `<a href="/s/${enc(k.id)}">${esc(k.id)}</a>` : esc(k.id)}${k.error ? `<br><span class="err">${esc(k.error)}</span>` : ''}</td><td>${esc(k.arm)}</td><td class="num">${k.seed}</td><td>${stateBadge({ state: k.status === 'completed' ? 'finished' : k.status === 'running' ? 'in progress' : k.status })}</td><td class="num">${k.evaluated || '—'}</td><td class="num">${pct(k.startVal)}</td><td class="num">${pct(k.bestVal)}</td><td class="num">${pct(k.finalTest)}</td><td class="num">${int(k.params)}</td><td class="num">${k.wallSeconds === null ? '—' : fmtMetric('wallSeconds', k.wallSeconds)}</td></tr>`,
+        )
+        .join('')}</tbody></table>`;
+    }
+    const key = JSON.stringify(d.spec);
+    if (key !== lastSpec) {
+      lastSpec = key;
+      if (d.spec) await vegaEmbed('#fig5', d.spec, { renderer: 'svg', actions: { export: true, source: false, compiled: false, editor: false }, logLevel: vega.Error });
+      else $('#fig5').innerHTML = '<p class="muted">No search of this experiment has evaluated a network yet.</p>';
+    }
+    document.body.dataset.children = String(s.done);
+    const idle = s.stored !== 'in progress' && (s.live === null || s.live === 'completed');
+    return idle ? IDLE_POLL_MS : POLL_MS * 2;
+  }, POLL_MS * 2);
+}
+
+const pages = { list: listPage, search: searchPage, candidate: candidatePage, compare: comparePage, experiment: experimentPage };
 const run = pages[document.body.dataset.page];
 if (run) run();
