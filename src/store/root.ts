@@ -17,6 +17,12 @@ export function runDirFor(configuredRoot: string, searchId: string): string {
   return resolveInRoot(storageRoot(configuredRoot), searchId);
 }
 
+/** Where a search's results are, for people: its folder, or on an object store its URL and this host's cache of it. */
+export function runDirShown(configuredRoot: string, searchId: string): string {
+  const url = storeUrl(configuredRoot);
+  return isObjectStoreUrl(url) ? `${url.replace(/\/+$/, '')}/${searchId} (this host's copy: ${runDirFor(configuredRoot, searchId)})` : runDirFor(configuredRoot, searchId);
+}
+
 /** A run-store path as recorded (relative to the root, '/'-separated), resolved on this host. Absolute paths pass as they are. */
 export function inStore(root: string, stored: string): string {
   return resolveInRoot(root, stored);

@@ -7,7 +7,7 @@ import { startOrReuseDevServer, type DevServer } from '../../dev/server';
 import { checkSameConfig, startOrAttachSearch } from '../search-client';
 import { RunLayout } from '../../store/layout';
 import { readSearchResult } from '../../store/result';
-import { inStore, runDirFor, storageRoot } from '../../store/root';
+import { inStore, runDirFor, runDirShown, storageRoot } from '../../store/root';
 import { type TemporalTarget, connectClient, connectWorker, temporalTarget } from '../../temporal/connection';
 import { ensureSearchAttributes } from '../../temporal/search-attributes';
 import { installCompactLogging } from '../../temporal/logging';
@@ -144,7 +144,7 @@ async function dev(flags: DevFlags): Promise<number> {
         const { handle, attached } = await startOrAttachSearch(client, config, flags.config);
         say(attached ? `resuming search ${config.name} from its last completed step` : existing ? `restarting search ${config.name} (previous run ${existing.status.name}); finished steps are reused from ${runDir}` : `started search ${config.name}`);
         if (uiUrl) say(`Web UI: ${uiUrl}/namespaces/${target.namespace}/workflows/${encodeURIComponent(config.name)}`);
-        say(`results: ${runDir}`);
+        say(`results: ${runDirShown(config.storage.root, config.name)}`);
 
         // Poll rather than long-poll the result: nothing may be in flight on the connection when Ctrl-C closes it.
         while (!stopping.signal.aborted) {

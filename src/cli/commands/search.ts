@@ -5,7 +5,7 @@ import type { SignalDefinition } from '@temporalio/common';
 import { loadSearchConfig } from '../../config/load';
 import { startOrAttachSearch } from '../search-client';
 import { ensureSearchAttributes } from '../../temporal/search-attributes';
-import { runDirFor } from '../../store/root';
+import { runDirFor, runDirShown } from '../../store/root';
 import { openStore } from '../../store/storage';
 import { RunLayout } from '../../store/layout';
 import { readSearchResult } from '../../store/result';
@@ -31,7 +31,7 @@ export function register(program: Command): void {
       await ensureSearchAttributes(client.connection as Connection, namespace);
       const { handle, attached } = await startOrAttachSearch(client, config, opts.config);
       console.log(`${attached ? 'attached to running' : 'started'} search ${handle.workflowId} (task queues ${config.taskQueues.control} / ${config.taskQueues.train})`);
-      console.log(`results: ${runDirFor(config.storage.root, config.name)}`);
+      console.log(`results: ${runDirShown(config.storage.root, config.name)}`);
     });
   });
 
