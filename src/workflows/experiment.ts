@@ -1,16 +1,16 @@
-import { ApplicationFailure, ParentClosePolicy, executeChild, log, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ParentClosePolicy, executeChild, log, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { ExperimentActivities } from '../experiment/activities';
 import { type ChildSpec, type ExperimentConfig, type ExperimentConfigInput, experimentRoot, validateExperimentConfig } from '../experiment/config';
 import { searchBudget } from '../experiment/plan';
 import type { ChildOutcome, ExperimentRecord, ReferenceRecord } from '../experiment/records';
-import { ConfigError, type SearchConfig, validateSearchConfig } from '../config/search-config';
+import type { SearchConfig } from '../config/search-config';
 import { checkSearchConfig } from '../config/semantic';
 import { referencePaths } from '../store/layout';
 import { deriveSeed } from '../util/seed';
 import { retryPolicy } from './proxies';
 import { newRun } from './run';
 import { prepare } from './steps';
-import { searchWorkflow } from './search';
+import { configOrFail, searchWorkflow, validSearchConfig } from './search';
 import { recipeFor } from '../train/recipe';
 
 /**
@@ -116,7 +116,7 @@ async function runChild(c: ChildSpec, budget: ExperimentRecord['referenceBudget'
  * final-mode training set, tested, and recorded (reference.json).
  */
 export async function referenceWorkflow(input: ReferenceInput): Promise<string> {
-  const config = validSearch(input.config);
+  const config = validSearchConfig(input.config);
   const run = newRun(config, undefined);
   const s = await prepare(run);
   const paths = referencePaths(s.runDir);
@@ -148,23 +148,9 @@ export async function referenceWorkflow(input: ReferenceInput): Promise<string> 
 
 
 function validExperiment(input: ExperimentConfigInput): { config: ExperimentConfig; children: ChildSpec[] } {
-  try {
+  return configOrFail(() => {
     const v = validateExperimentConfig(input, 'workflow input');
     for (const c of v.children) checkSearchConfig(c.config);
     return v;
-  } catch (err) {
-    if (err instanceof ConfigError) throw ApplicationFailure.nonRetryable(err.message, 'ConfigError', err.issues);
-    throw err;
-  }
-}
-
-function validSearch(input: SearchConfig): SearchConfig {
-  try {
-    const config = validateSearchConfig(input, 'workflow input');
-    checkSearchConfig(config);
-    return config;
-  } catch (err) {
-    if (err instanceof ConfigError) throw ApplicationFailure.nonRetryable(err.message, 'ConfigError', err.issues);
-    throw err;
-  }
+  });
 }

@@ -12,7 +12,7 @@ export type { CarriedState } from './run';
  * networks. Each stage runs in a fresh history (continue-as-new carrying references and counters only).
  */
 export async function searchWorkflow(input: SearchConfigInput, carried?: CarriedState): Promise<SearchResultSummary> {
-  const config = validConfig(input);
+  const config = validSearchConfig(input);
   const run = newRun(config, carried);
   installHandlers(run);
   if (!run.state) {
@@ -40,14 +40,21 @@ export async function searchWorkflow(input: SearchConfigInput, carried?: Carried
   return result;
 }
 
-/** The config as the workflow sees it: invalid input fails the workflow for good, naming every bad field. */
-function validConfig(input: SearchConfigInput): SearchConfig {
+/** Runs `check`; a ConfigError from it fails the workflow for good, naming every bad field. */
+export function configOrFail<T>(check: () => T): T {
   try {
-    const config = validateSearchConfig(input, 'workflow input');
-    checkSearchConfig(config);
-    return config;
+    return check();
   } catch (err) {
     if (err instanceof ConfigError) throw ApplicationFailure.nonRetryable(err.message, 'ConfigError', err.issues);
     throw err;
   }
+}
+
+/** The config as the workflow sees it: invalid input fails the workflow for good, naming every bad field. */
+export function validSearchConfig(input: SearchConfigInput): SearchConfig {
+  return configOrFail(() => {
+    const config = validateSearchConfig(input, 'workflow input');
+    checkSearchConfig(config);
+    return config;
+  });
 }
