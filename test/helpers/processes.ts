@@ -11,8 +11,11 @@ export interface WorkerProcess {
   exited: Promise<number | null>;
 }
 
-/** `eas worker` as a real process, resolved once it polls its task queue. */
-export async function spawnWorker(kind: 'control' | 'train', address: string, taskQueue: string, env: NodeJS.ProcessEnv = {}): Promise<WorkerProcess> {
+/**
+ * `eas worker` as a real process, resolved once it polls its task queue; one that has not started within
+ * `startTimeoutMs` is killed (the caller has no handle on it yet) and the call fails with its output.
+ */
+export async function spawnWorker(kind: 'control' | 'train', address: string, taskQueue: string, env: NodeJS.ProcessEnv = {}, startTimeoutMs = 60_000): Promise<WorkerProcess> {
   const child = spawn(process.execPath, [EAS, 'worker', '--queue', kind, '--task-queue', taskQueue, '--address', address], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -21,10 +24,13 @@ export async function spawnWorker(kind: 'control' | 'train', address: string, ta
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + startTimeoutMs;
   while (!/polling/.test(out)) {
     if (child.exitCode !== null) throw new Error(`eas worker --queue ${kind} exited with ${child.exitCode}:\n${out}`);
-    if (Date.now() > deadline) throw new Error(`eas worker --queue ${kind} did not start within 60 s:\n${out}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`eas worker --queue ${kind} did not start within ${startTimeoutMs / 1000} s:\n${out}`);
+    }
     await sleep(100);
   }
   return { child, output: () => out, exited };

@@ -4,8 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startDevServer, tempDir } from '../helpers/temporal';
 import { tinySearchConfig } from '../helpers/search';
-import { spawn } from 'node:child_process';
-import { type WorkerProcess, sleep, stopWorker, waitFor } from '../helpers/processes';
+import { type WorkerProcess, spawnWorker as spawnSharedWorker, stopWorker, waitFor } from '../helpers/processes';
 import type { ExperimentConfigInput } from '../../src/experiment/config';
 import { compareExperiment } from '../../src/experiment/compare';
 import { loadExperiment } from '../../src/experiment/results';
@@ -22,30 +21,10 @@ import { EXPERIMENT_WORKFLOW_TYPE, type experimentWorkflow } from '../../src/wor
  */
 
 const QUEUE = `exp-${process.pid}`;
-const EAS = path.join(__dirname, '..', '..', 'bin', 'eas.js');
 
-/**
- * `eas worker` as a real process, resolved once it polls (helpers/processes.ts's spawnWorker with a longer bound: on a
- * shared 2-core machine bundling the workflows alone has taken 35 s).
- */
-async function spawnWorker(kind: 'control' | 'train', address: string, taskQueue: string, env: NodeJS.ProcessEnv = {}): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [EAS, 'worker', '--queue', kind, '--task-queue', taskQueue, '--address', address], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const deadline = Date.now() + 180_000;
-  while (!/polling/.test(out)) {
-    if (child.exitCode !== null) throw new Error(`eas worker --queue ${kind} exited with ${child.exitCode}:\n${out}`);
-    if (Date.now() > deadline) {
-      // Never leave it behind: the caller has no handle on it yet.
-      child.kill('SIGKILL');
-      throw new Error(`eas worker --queue ${kind} did not start within 180 s:\n${out}`);
-    }
-    await sleep(100);
-  }
-  return { child, output: () => out, exited };
-}
+/** Workers start within 180 s here: on a shared 2-core machine bundling the workflows alone has taken 35 s. */
+const WORKER_START_MS = 180_000;
+const spawnWorker = (kind: 'control' | 'train', address: string, taskQueue: string, env: NodeJS.ProcessEnv = {}) => spawnSharedWorker(kind, address, taskQueue, env, WORKER_START_MS);
 
 function experimentConfig(name: string, root: string): ExperimentConfigInput {
   const search = tinySearchConfig('base', root, {
