@@ -76,7 +76,9 @@ export class LocalRunStore implements RunStore {
           } catch {
             continue;
           }
-          if (mtime > olderThan) continue;
+          // Whole milliseconds, as Date.now(): a file's sub-millisecond mtime could otherwise be "newer" than the
+          // same instant (a file made this millisecond would never be old enough for olderThanMs = 0).
+          if (Math.floor(mtime) > olderThan) continue;
           fs.rmSync(full, { recursive: true, force: true });
           removed.push(this.toStored(full));
         } else if (e.isDirectory()) walk(full);
