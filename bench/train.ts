@@ -2,7 +2,7 @@
  * Training throughput benchmark (not a test).
  *
  *   npm run bench:train -- [--net "<notation>"] [--input HxWxC] [--backend X] [--threads N] [--json] [--steps S]
- *                          [--warmup W] [--batch B] [--profile] [--no-torch] [--no-peak] [--vs-threads N]
+ *                          [--warmup W] [--batch B] [--profile] [--no-torch] [--no-peak] [--vs-threads N [--rounds R]]
  *
  * Trains any network of either space — a plain net in the paper's notation (default: the Table-1 start net on
  * 32×32×3) or a DenseNet-BC (`C(16,3), D(8*6), T(32), D(8*6), T(40), D(8*6), SM(10)`) — on random inputs, batch 64,
@@ -17,8 +17,9 @@
  * from the same architecture (bench/torch_train.py, torch.set_num_threads = --threads), and prints the ratio
  * eas/PyTorch. The PyTorch process runs without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (tests and CI keep them; on
  * this Zen 5 machine the Haswell override halves sgemm). --profile prints the kernels that take the most time.
- * --vs-threads N (native) times the same training again in the same process on N engine threads, twice, alternating
- * (N, then --threads, then N), and prints the speed-ups: thread scaling as a ratio within one command.
+ * --vs-threads N (native) times the same training again in the same process on N engine threads: the two thread counts
+ * take turns in R rounds (default 8) of --steps steps each, and the median ratio of the rounds is the speed-up, with
+ * each round's ratio beside it (the host's load drifts; a ratio within one round is what survives it).
  * EAS_NATIVE_PROFILE=1 adds the native engine's CPU time per step by section (native_cpu_ms_per_step).
  */
 import { spawnSync } from 'node:child_process';
@@ -50,10 +51,11 @@ interface Args {
   batch: number;
   profile: boolean;
   torch: boolean;
+  rounds: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { net: TABLE1_START, peak: true, threads: 1, json: false, steps: 20, warmup: 3, batch: 64, profile: false, torch: true };
+  const a: Args = { net: TABLE1_START, peak: true, threads: 1, json: false, steps: 20, warmup: 3, batch: 64, profile: false, torch: true, rounds: 8 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const next = () => {
@@ -74,6 +76,7 @@ function parseArgs(argv: string[]): Args {
       a.input = [Number(m[1]), Number(m[2]), Number(m[3])];
     } else if (k === '--no-peak') a.peak = false;
     else if (k === '--vs-threads') a.vsThreads = Math.max(1, int(next()));
+    else if (k === '--rounds') a.rounds = Math.max(1, int(next()));
     else if (k === '--backend') a.backend = next();
     else if (k === '--threads') a.threads = Math.max(1, int(next()));
     else if (k === '--json') a.json = true;
@@ -257,32 +260,42 @@ async function main(): Promise<void> {
   const profileNative = nativeProfile ? Object.fromEntries(Object.entries(loadAddon().profile()).map(([k, v]) => [k, +(v / (a.steps + 1)).toFixed(2)])) : undefined;
 
   // --vs-threads N (native): the same training, same process, right after, on N engine threads — the thread scaling
-  // as a ratio measured within one command (the machine's load changes from one command to the next)
-  let vsThreads: { threads: number; images_per_s: number; images_per_cpu_s: number; speedup: number; speedup_alternating: number } | undefined;
+  // as a ratio measured within one command. The host is shared and its load drifts over seconds, so the two counts
+  // take turns in --rounds short blocks (A B, then B A, …) and each round gives one ratio; the median of the rounds is
+  // the figure, with their range beside it.
+  let vsThreads: { threads: number; images_per_s: number; images_per_cpu_s: number; speedup: number; rounds: number[] } | undefined;
   if (a.vsThreads !== undefined && choice.name === 'native') {
     const addon = loadAddon();
+    const steps = a.steps;
     const timeSteps = (threads: number) => {
       addon.setThreads(threads);
       step(false);
       const t1 = process.hrtime.bigint();
       const c1 = process.cpuUsage();
-      for (let i = 0; i < a.steps; i++) step(false);
+      for (let i = 0; i < steps - 1; i++) step(false);
       step(true);
       const c = process.cpuUsage(c1);
       return { s: Number(process.hrtime.bigint() - t1) / 1e9, cpu: (c.user + c.system) / 1e6 };
     };
-    const other = timeSteps(a.vsThreads);
-    // and again alternating, main count then the other, to see how much the load moved in between
-    const again = timeSteps(a.threads);
-    const other2 = timeSteps(a.vsThreads);
+    const rounds: Array<{ main: number; other: number; otherCpu: number }> = [];
+    for (let r = 0; r < a.rounds; r++) {
+      const first = r % 2 === 0 ? timeSteps(a.threads) : timeSteps(a.vsThreads);
+      const second = r % 2 === 0 ? timeSteps(a.vsThreads) : timeSteps(a.threads);
+      const [main, other] = r % 2 === 0 ? [first, second] : [second, first];
+      rounds.push({ main: main.s, other: other.s, otherCpu: other.cpu });
+    }
     addon.setThreads(a.threads);
-    const imgs = (a.steps + 1) * a.batch;
+    const median = (xs: number[]) => {
+      const v = [...xs].sort((p, q) => p - q);
+      return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+    };
+    const imgs = steps * a.batch;
     vsThreads = {
       threads: a.vsThreads,
-      images_per_s: +(imgs / other.s).toFixed(1),
-      images_per_cpu_s: +(imgs / other.cpu).toFixed(1),
-      speedup: +(seconds / other.s).toFixed(3),
-      speedup_alternating: +(again.s / other2.s).toFixed(3),
+      images_per_s: +(imgs / median(rounds.map((r) => r.other))).toFixed(1),
+      images_per_cpu_s: +(imgs / median(rounds.map((r) => r.otherCpu))).toFixed(1),
+      speedup: +median(rounds.map((r) => r.main / r.other)).toFixed(3),
+      rounds: rounds.map((r) => +(r.main / r.other).toFixed(3)),
     };
   }
 
@@ -357,7 +370,7 @@ async function main(): Promise<void> {
     result[`images_per_s_${vsThreads.threads}_threads`] = vsThreads.images_per_s;
     result[`images_per_cpu_s_${vsThreads.threads}_threads`] = vsThreads.images_per_cpu_s;
     result[`speedup_${vsThreads.threads}_over_${a.threads}_threads`] = vsThreads.speedup;
-    result[`speedup_${vsThreads.threads}_over_${a.threads}_threads_again`] = vsThreads.speedup_alternating;
+    result[`speedup_${vsThreads.threads}_over_${a.threads}_threads_rounds`] = vsThreads.rounds;
   }
   const peaks: number[] = [];
   const cpuPeaks: number[] = [];

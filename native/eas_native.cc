@@ -40,6 +40,14 @@ stream &strm() {
 // Below this many elements a loop runs on one thread: an OpenMP fork/join costs more than it saves.
 constexpr int64_t PAR_MIN = 1 << 15;
 
+// The stride between threads' partial sums (elements of `bytes` each): at least one 64-byte cache line of padding
+// between two threads' blocks, so that one thread's accumulating never invalidates the line the other is writing
+// (false sharing: it made batch norm's moments slower on two threads than on one).
+size_t part_stride(int64_t n, size_t bytes) {
+  const size_t line = 64 / bytes;
+  return (static_cast<size_t>(n) + 2 * line - 1) / line * line;
+}
+
 // Native allocations we own (reordered-weight buffers in cached primitives), for leak tests.
 int64_t g_live_buffers = 0;
 int64_t g_live_bytes = 0;
@@ -111,16 +119,18 @@ double numarg(napi_env env, napi_value v, const char *what) {
   return d;
 }
 
-// Optional per-section CPU-time profile of the dense-block kernels (the calling thread's CPU time, so other load on
-// the machine does not inflate it): on when EAS_NATIVE_PROFILE is set, read with profile().
+// Optional per-section profile of the native kernels, read with profile(): on when EAS_NATIVE_PROFILE is set. By the
+// calling thread's CPU time (so other load on the machine does not inflate it), or by wall-clock time with
+// EAS_NATIVE_PROFILE=wall (what shows where several threads do not shorten a section).
 const bool g_profile = std::getenv("EAS_NATIVE_PROFILE") != nullptr;
+const clockid_t g_prof_clock = g_profile && std::string(std::getenv("EAS_NATIVE_PROFILE")) == "wall" ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID;
 const char *const PROF_NAMES[] = {"bn_relu_fwd", "moments", "conv1x1_fwd", "conv_fwd", "copy", "bn_relu_bwd", "conv_bwd_w", "conv_bwd_data", "conv1x1_bwd_w", "conv1x1_bwd_data", "all_native_calls",
                                    "pool_fwd", "pool_bwd", "fc_classifier_loss", "optimizer"};
 constexpr int PROF_N = 15;
 double g_prof[PROF_N] = {0};
 double thread_cpu() {
   timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  clock_gettime(g_prof_clock, &ts);
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 struct Prof {
@@ -521,12 +531,13 @@ napi_value ColumnSums(napi_env env, napi_callback_info info) {
     const float *x = f32arg(env, a[0], rows * cols, "x");
     float *out = f32arg(env, a[1], cols, "out");
     const int nt = rows * cols >= PAR_MIN ? omp_get_max_threads() : 1;
-    std::vector<double> part(static_cast<size_t>(nt) * cols, 0.0);
+    const size_t ps = part_stride(cols, sizeof(double));
+    std::vector<double> part(nt * ps, 0.0);
 #pragma omp parallel num_threads(nt)
     {
       const int t = omp_get_thread_num(), T = omp_get_num_threads();
       const int64_t lo = rows * t / T, hi = rows * (t + 1) / T;
-      double *__restrict acc = part.data() + static_cast<size_t>(t) * cols;
+      double *__restrict acc = part.data() + t * ps;
       for (int64_t r = lo; r < hi; r++) {
         const float *__restrict xr = x + r * cols;
         for (int64_t k = 0; k < cols; k++) acc[k] += xr[k];
@@ -534,7 +545,7 @@ napi_value ColumnSums(napi_env env, napi_callback_info info) {
     }
     for (int64_t k = 0; k < cols; k++) {
       double sum = 0;
-      for (int t = 0; t < nt; t++) sum += part[static_cast<size_t>(t) * cols + k];
+      for (int t = 0; t < nt; t++) sum += part[t * ps + k];
       out[k] = static_cast<float>(sum * scale);
     }
     return undef(env);
@@ -550,7 +561,8 @@ napi_value Moments(napi_env env, napi_callback_info info) {
     const float *x = f32arg(env, a[0], rows * cols, "x");
     float *stats = f32arg(env, a[1], 2 * cols, "stats");
     const int nt = rows * cols >= PAR_MIN ? omp_get_max_threads() : 1;
-    std::vector<double> part(static_cast<size_t>(nt) * cols);
+    const size_t ps = part_stride(cols, sizeof(double));
+    std::vector<double> part(nt * ps);
     std::vector<double> mean(cols);
     for (int pass = 0; pass < 2; pass++) {
       std::fill(part.begin(), part.end(), 0.0);
@@ -559,7 +571,7 @@ napi_value Moments(napi_env env, napi_callback_info info) {
       {
         const int t = omp_get_thread_num(), T = omp_get_num_threads();
         const int64_t lo = rows * t / T, hi = rows * (t + 1) / T;
-        double *__restrict acc = part.data() + static_cast<size_t>(t) * cols;
+        double *__restrict acc = part.data() + t * ps;
         for (int64_t r = lo; r < hi; r++) {
           const float *__restrict xr = x + r * cols;
           if (pass == 0)
@@ -573,7 +585,7 @@ napi_value Moments(napi_env env, napi_callback_info info) {
       }
       for (int64_t k = 0; k < cols; k++) {
         double sum = 0;
-        for (int t = 0; t < nt; t++) sum += part[static_cast<size_t>(t) * cols + k];
+        for (int t = 0; t < nt; t++) sum += part[t * ps + k];
         if (pass == 0) {
           mean[k] = sum / rows;
           stats[k] = static_cast<float>(mean[k]);
@@ -695,10 +707,43 @@ ConvGeom conv_geom(int64_t n, int64_t h, int64_t w, int64_t cin, int64_t cout, i
   return ConvGeom({n, h, w, cin, h, w, cout, k, k, 1, 1, 1, 1, p, p, k - 1 - p, k - 1 - p});
 }
 
+// Runs its scope on n OpenMP threads, then restores the count: the engine's ICV is per calling thread, so this only
+// changes what oneDNN reads while the scope lasts.
+struct ThreadsFor {
+  int prev;
+  explicit ThreadsFor(int n) : prev(omp_get_max_threads()) {
+    if (n != prev) omp_set_num_threads(n);
+  }
+  ~ThreadsFor() {
+    if (omp_get_max_threads() != prev) omp_set_num_threads(prev);
+  }
+  ThreadsFor(const ThreadsFor &) = delete;
+  ThreadsFor &operator=(const ThreadsFor &) = delete;
+};
+
+// A convolution too small to split pays more for the fork, join and the weight-gradient reduction across threads than
+// a second thread saves. Measured on 2 cores (Zen 5), batch 64, 3×3, 32 → 8 channels (a DenseNet's layer), two threads
+// against one: 7×7 maps (7.2 M multiply-adds) 1.0× forward, 1.0× input gradients, 1.0× weight gradients (2.7× slower
+// inside a whole step); 14×14 (29 M) 1.9× / 0.41× / 1.8×; 12×12 (21 M) input gradients 1.7×; 28×28 (116 M) 2.0–2.1×;
+// the Table-1 net's layers (75 M) 1.6–2.1×. Below these many multiply-adds a convolution's primitive is made (and so
+// runs) on one thread — the input gradients' bound errs to one thread, for oneDNN's jit kernel at 14×14 — and so are
+// small weight reorders.
+constexpr int64_t CONV_PAR_MIN_MACS = 1 << 24, CONV_BWD_DATA_PAR_MIN_MACS = 1 << 25;
+int conv_threads(const ConvGeom &g, int64_t min_macs = CONV_PAR_MIN_MACS) {
+  return g.n * g.oh * g.ow * g.cout * g.cin * g.kh * g.kw < min_macs ? 1 : omp_get_max_threads();
+}
+int reorder_threads(const ConvGeom &g) { return g.cout * g.cin * g.kh * g.kw < PAR_MIN ? 1 : omp_get_max_threads(); }
+
+// A cached primitive's key: the geometry and the thread count. oneDNN fixes a primitive's partition of the work when
+// it is created (its kernels run `omp parallel num_threads(nthr)` with the nthr of that moment), so a primitive made
+// on one thread stays on one thread after setThreads(2), and one made on two threads uses two after setThreads(1).
+std::string prim_key(const ConvGeom &g) { return g.key() + "t" + std::to_string(omp_get_max_threads()) + ":"; }
+
 void conv_fwd_raw(const ConvGeom &g, const float *x, const float *wt, const float *bias, int act, float alpha, float *y) {
   PROF(3);
+  ThreadsFor threads(conv_threads(g));
   const bool has_bias = bias != nullptr;
-  std::string key = g.key() + (has_bias ? "b" : "") + std::to_string(act) + ":" + std::to_string(alpha);
+  std::string key = prim_key(g) + (has_bias ? "b" : "") + std::to_string(act) + ":" + std::to_string(alpha);
   auto &slot = g_fwd[key];
   if (!slot) {
     primitive_attr attr;
@@ -718,6 +763,7 @@ void conv_fwd_raw(const ConvGeom &g, const float *x, const float *wt, const floa
   memory wm = wu;
   if (c.reorder_w) {
     wm = memory(c.pd.weights_desc(), eng(), c.wbuf->data.data());
+    ThreadsFor small(reorder_threads(g));
     c.w_reorder.execute(strm(), wu, wm);
   }
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(g.src(), eng(), const_cast<float *>(x))}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, memory(g.dst(), eng(), y)}};
@@ -728,7 +774,8 @@ void conv_fwd_raw(const ConvGeom &g, const float *x, const float *wt, const floa
 
 void conv_bwd_data_raw(const ConvGeom &g, const float *dy, const float *wt, float *dx) {
   PROF(7);
-  auto &slot = g_bwd_data[g.key()];
+  ThreadsFor threads(conv_threads(g, CONV_BWD_DATA_PAR_MIN_MACS));
+  auto &slot = g_bwd_data[prim_key(g)];
   if (!slot) {
     auto hint = convolution_forward::primitive_desc(fwd_desc(g, prop_kind::forward_training, false), eng());
     convolution_backward_data::desc d(algorithm::convolution_direct, g.src(), g.wei_any(), g.dst(), g.strides(), g.dil(), g.padl(), g.padr());
@@ -745,6 +792,7 @@ void conv_bwd_data_raw(const ConvGeom &g, const float *dy, const float *wt, floa
   memory wm = wu;
   if (c.reorder_w) {
     wm = memory(c.pd.weights_desc(), eng(), c.wbuf->data.data());
+    ThreadsFor small(reorder_threads(g));
     c.w_reorder.execute(strm(), wu, wm);
   }
   c.prim.execute(strm(), {{DNNL_ARG_DIFF_DST, memory(g.dst(), eng(), const_cast<float *>(dy))}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, memory(g.src(), eng(), dx)}});
@@ -753,7 +801,8 @@ void conv_bwd_data_raw(const ConvGeom &g, const float *dy, const float *wt, floa
 
 void conv_bwd_w_raw(const ConvGeom &g, const float *x, const float *dy, float *dw) {
   PROF(6);
-  auto &slot = g_bwd_w[g.key()];
+  ThreadsFor threads(conv_threads(g));
+  auto &slot = g_bwd_w[prim_key(g)];
   if (!slot) {
     auto hint = convolution_forward::primitive_desc(fwd_desc(g, prop_kind::forward_training, false), eng());
     convolution_backward_weights::desc d(algorithm::convolution_direct, g.src(), g.wei_any(), g.dst(), g.strides(), g.dil(), g.padl(), g.padr());
@@ -769,7 +818,10 @@ void conv_bwd_w_raw(const ConvGeom &g, const float *x, const float *dy, float *d
   memory wu(g.wei_user(), eng(), dw);
   memory wm = c.reorder_w ? memory(c.pd.diff_weights_desc(), eng(), c.wbuf->data.data()) : wu;
   c.prim.execute(strm(), {{DNNL_ARG_SRC, memory(g.src(), eng(), const_cast<float *>(x))}, {DNNL_ARG_DIFF_DST, memory(g.dst(), eng(), const_cast<float *>(dy))}, {DNNL_ARG_DIFF_WEIGHTS, wm}});
-  if (c.reorder_w) c.w_reorder.execute(strm(), wm, wu);
+  if (c.reorder_w) {
+    ThreadsFor small(reorder_threads(g));
+    c.w_reorder.execute(strm(), wm, wu);
+  }
   strm().wait();
 }
 
@@ -915,7 +967,8 @@ EAS_CLONES void bn_bwd_dx_range(const float *__restrict x, int64_t ldx, int64_t 
 void moments_rows(const float *x, int64_t ld, int64_t R, int64_t C, float *mean, float *var) {
   PROF(1);
   const int nt = threads_for(R * C);
-  std::vector<double> part(static_cast<size_t>(nt) * C);
+  const size_t ps = part_stride(C, sizeof(double));
+  std::vector<double> part(nt * ps);
   std::vector<double> m(C);
   for (int pass = 0; pass < 2; pass++) {
     std::fill(part.begin(), part.end(), 0.0);
@@ -923,7 +976,7 @@ void moments_rows(const float *x, int64_t ld, int64_t R, int64_t C, float *mean,
     {
       const int t = omp_get_thread_num(), T = omp_get_num_threads();
       const int64_t lo = R * t / T, hi = R * (t + 1) / T;
-      double *acc = part.data() + static_cast<size_t>(t) * C;
+      double *acc = part.data() + t * ps;
       if (pass == 0)
         sum_range(x, ld, lo, hi, C, acc);
       else
@@ -931,7 +984,7 @@ void moments_rows(const float *x, int64_t ld, int64_t R, int64_t C, float *mean,
     }
     for (int64_t k = 0; k < C; k++) {
       double s = 0;
-      for (int t = 0; t < nt; t++) s += part[static_cast<size_t>(t) * C + k];
+      for (int t = 0; t < nt; t++) s += part[t * ps + k];
       if (pass == 0) {
         m[k] = s / R;
         mean[k] = static_cast<float>(m[k]);
@@ -975,20 +1028,21 @@ BnBwdCoefs bn_relu_bwd_sums(const float *x, int64_t ldx, int64_t R, int64_t C, c
     k.mul[c] = gamma[c] * k.inv[c];
   }
   const int nt = threads_for(R * C);
-  std::vector<double> part(static_cast<size_t>(nt) * 2 * C, 0.0);
-  std::vector<float> fpart(static_cast<size_t>(nt) * 2 * C);
+  const size_t ps = part_stride(2 * C, sizeof(double)), fps = part_stride(2 * C, sizeof(float));
+  std::vector<double> part(nt * ps, 0.0);
+  std::vector<float> fpart(nt * fps);
 #pragma omp parallel num_threads(nt)
   {
     const int t = omp_get_thread_num(), T = omp_get_num_threads();
-    double *sg = part.data() + static_cast<size_t>(t) * 2 * C;
-    float *fs = fpart.data() + static_cast<size_t>(t) * 2 * C;
+    double *sg = part.data() + t * ps;
+    float *fs = fpart.data() + t * fps;
     bn_bwd_sums_range(x, ldx, R * t / T, R * (t + 1) / T, C, mean, k.inv.data(), gamma, beta, dz, sg, sg + C, fs, fs + C);
   }
   for (int64_t c = 0; c < C; c++) {
     double s = 0, sx = 0;
     for (int t = 0; t < nt; t++) {
-      s += part[static_cast<size_t>(t) * 2 * C + c];
-      sx += part[static_cast<size_t>(t) * 2 * C + C + c];
+      s += part[t * ps + c];
+      sx += part[t * ps + C + c];
     }
     dbeta[c] = static_cast<float>(s);
     dgamma[c] = static_cast<float>(sx);
@@ -1164,15 +1218,16 @@ void bnrelu_conv1x1_fwd(const float *out, int64_t CT, int64_t R, int64_t C, int6
   }
   const int nt = threads_for(R * (C + B));
   const int64_t RC = chunk_rows(C);
-  float *scratch = g_chunk.get(static_cast<size_t>(nt) * RC * C);
-  std::vector<double> part(static_cast<size_t>(nt) * 2 * B, 0.0);
+  const size_t cs = part_stride(RC * C, sizeof(float)), ps = part_stride(2 * B, sizeof(double));
+  float *scratch = g_chunk.get(nt * cs);
+  std::vector<double> part(nt * ps, 0.0);
   std::vector<int> status(nt, 0);
 #pragma omp parallel num_threads(nt)
   {
     const int t = omp_get_thread_num(), T = omp_get_num_threads();
     const int64_t lo = R * t / T, hi = R * (t + 1) / T;
-    float *tc = scratch + static_cast<size_t>(t) * RC * C;
-    double *s1 = part.data() + static_cast<size_t>(t) * 2 * B;
+    float *tc = scratch + t * cs;
+    double *s1 = part.data() + t * ps;
     for (int64_t r0 = lo; r0 < hi; r0 += RC) {
       const int64_t n = std::min(hi, r0 + RC) - r0;
       bn_relu_range(out + r0 * CT, CT, 0, n, C, m1, mul.data(), add.data(), tc, C);
@@ -1185,8 +1240,8 @@ void bnrelu_conv1x1_fwd(const float *out, int64_t CT, int64_t R, int64_t C, int6
   for (int64_t k = 0; k < B; k++) {
     double s = 0, s2 = 0;
     for (int t = 0; t < nt; t++) {
-      s += part[static_cast<size_t>(t) * 2 * B + k];
-      s2 += part[static_cast<size_t>(t) * 2 * B + B + k];
+      s += part[t * ps + k];
+      s2 += part[t * ps + B + k];
     }
     const double m = s / R;
     m2[k] = static_cast<float>(m);
@@ -1211,20 +1266,22 @@ void conv1x1_bnrelu_bwd(const float *out, int64_t CT, int64_t R, int64_t C, int6
   }
   const int nt = threads_for(R * (C + B));
   const int64_t RC = chunk_rows(C);
-  float *scratch = g_chunk.get(static_cast<size_t>(nt) * RC * C);
-  float *dwp = g_dwpart.get(static_cast<size_t>(nt) * C * B);
-  std::vector<double> part(static_cast<size_t>(nt) * 2 * C, 0.0);
-  std::vector<float> fpart(static_cast<size_t>(nt) * 2 * C);
+  const size_t cs = part_stride(RC * C, sizeof(float)), ws = part_stride(C * B, sizeof(float));
+  const size_t ps = part_stride(2 * C, sizeof(double)), fps = part_stride(2 * C, sizeof(float));
+  float *scratch = g_chunk.get(nt * cs);
+  float *dwp = g_dwpart.get(nt * ws);
+  std::vector<double> part(nt * ps, 0.0);
+  std::vector<float> fpart(nt * fps);
   std::vector<int> status(nt, 0);
 #pragma omp parallel num_threads(nt)
   {
     const int t = omp_get_thread_num(), T = omp_get_num_threads();
     const int64_t lo = R * t / T, hi = R * (t + 1) / T;
-    float *tc = scratch + static_cast<size_t>(t) * RC * C;
-    float *dwt = dwp + static_cast<size_t>(t) * C * B;
+    float *tc = scratch + t * cs;
+    float *dwt = dwp + t * ws;
     std::fill(dwt, dwt + C * B, 0.f);
-    double *sg = part.data() + static_cast<size_t>(t) * 2 * C;
-    float *fs = fpart.data() + static_cast<size_t>(t) * 2 * C;
+    double *sg = part.data() + t * ps;
+    float *fs = fpart.data() + t * fps;
     for (int64_t r0 = lo; r0 < hi; r0 += RC) {
       const int64_t n = std::min(hi, r0 + RC) - r0;
       bn_bwd_dx_range(bk + r0 * B, B, 0, n, B, m2, k2.inv.data(), gamma2, beta2, k2.mul.data(), k2.c1.data(), k2.c2.data(), d2 + r0 * B, d2 + r0 * B, B, false);
@@ -1238,15 +1295,15 @@ void conv1x1_bnrelu_bwd(const float *out, int64_t CT, int64_t R, int64_t C, int6
     if (st) throw JsError{"oneDNN sgemm failed"};
   for (int64_t i = 0; i < C * B; i++) {
     float s = 0;
-    for (int t = 0; t < nt; t++) s += dwp[static_cast<size_t>(t) * C * B + i];
+    for (int t = 0; t < nt; t++) s += dwp[t * ws + i];
     dw[i] = s;
   }
   std::vector<float> c1(C), c2(C);
   for (int64_t k = 0; k < C; k++) {
     double s = 0, sx = 0;
     for (int t = 0; t < nt; t++) {
-      s += part[static_cast<size_t>(t) * 2 * C + k];
-      sx += part[static_cast<size_t>(t) * 2 * C + C + k];
+      s += part[t * ps + k];
+      sx += part[t * ps + C + k];
     }
     dbeta[k] = static_cast<float>(s);
     dgamma[k] = static_cast<float>(sx);

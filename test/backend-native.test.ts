@@ -360,6 +360,41 @@ if (missing) {
       assert.throws(() => addon.remapMiddle(new Float32Array(5), new Float32Array(6), 2, 3, 1, Int32Array.from([0, 1, 2]), null), /src: Float32Array has 5 elements, need 6/);
     });
 
+    it("a convolution's primitive is made for the thread count it runs on; a small one stays on one thread", () => {
+      const addon = loadAddon();
+      const r = Rng.fromSeed(0x2424);
+      const conv = (n: number, h: number, cin: number, cout: number) => {
+        const geom = Int32Array.from([n, h, h, cin, h, h, cout, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1]);
+        const x = Float32Array.from({ length: n * h * h * cin }, () => r.float() - 0.5);
+        const w = Float32Array.from({ length: 9 * cin * cout }, () => r.float() - 0.5);
+        return (threads: number) => {
+          addon.setThreads(threads);
+          const y = new Float32Array(n * h * h * cout);
+          addon.conv2d(x, w, null, y, geom, 0, 0);
+          return { y, primitives: addon.info().cachedPrimitives };
+        };
+      };
+      try {
+        // 8·32·32·16·32·9 = 37.7 M multiply-adds: split over the threads, so a primitive per thread count (oneDNN fixes
+        // a primitive's thread count when it is made: reusing the one-thread primitive kept two threads on one)
+        const large = conv(8, 32, 16, 32);
+        const one = large(1);
+        assert.equal(large(1).primitives, one.primitives, 'the same thread count reuses its primitive');
+        const two = large(2);
+        assert.equal(two.primitives, one.primitives + 1, 'two threads get their own primitive');
+        assertClose(two.y, one.y, 'two threads compute what one does', 1e-5);
+        assert.equal(large(1).primitives, two.primitives);
+        // 2·8·8·8·8·9 = 74 k multiply-adds: one thread whatever the count (a fork and join would cost more)
+        const small = conv(2, 8, 8, 8);
+        const s1 = small(1);
+        const s2 = small(2);
+        assert.equal(s2.primitives, s1.primitives, 'a small convolution reuses its one-thread primitive on two threads');
+        assert.deepEqual(s2.y, s1.y);
+      } finally {
+        addon.setThreads(1);
+      }
+    });
+
     it('bad arguments to the addon are clear errors, not crashes', () => {
       const addon = loadAddon();
       assert.throws(() => addon.conv2d(new Float32Array(4), new Float32Array(4), null, new Float32Array(4), new Int32Array(3), 0, 0), /params: expected an Int32Array of 17/);

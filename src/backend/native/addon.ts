@@ -117,11 +117,14 @@ export function loadAddon(): NativeAddon {
     error = `native addon ${path.relative(ROOT, ADDON_PATH)} is missing (${why}); on Debian/Ubuntu: apt-get install libdnnl-dev g++, then npm ci (or npm run build:native)`;
     throw new Error(error);
   }
-  // OpenMP threads that wait at a barrier sleep instead of spinning (libgomp reads this when the addon loads it). On a
-  // shared machine with more runnable threads than cores, spinning threads burn the time slices their partners need:
-  // measured on a 2-core host at load 13, two engine threads ran the Table-1 net at 0.2× one thread with the default
-  // (spin) policy, and faster than one thread with passive waiting. Set OMP_WAIT_POLICY or GOMP_SPINCOUNT to override.
-  if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined) process.env.OMP_WAIT_POLICY = 'passive';
+  // OpenMP threads that wait at a barrier spin briefly, then sleep (libgomp reads this when the addon loads it).
+  // libgomp's default spins 300,000 times: on a shared machine with more runnable threads than cores the spinning
+  // threads burn the time slices their partners need (at load 13 on 2 cores, two engine threads ran the Table-1 net at
+  // 0.2× one thread). Sleeping at once (passive) costs a wake-up at every fork, dozens per step: on an idle 2-core VM two
+  // threads then reached only 1.4–1.5× one thread. A short spin gets both: 1.66–1.73× idle, and with two busy processes
+  // on the cores 0.82–0.84× against passive's 0.72× (bench:train --vs-threads 2). Set OMP_WAIT_POLICY or GOMP_SPINCOUNT
+  // to override.
+  if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined) process.env.GOMP_SPINCOUNT = '3000';
   try {
     addon = require(ADDON_PATH) as NativeAddon;
     return addon;
