@@ -24,6 +24,7 @@ import {
 } from '../src/densenet';
 import { randomBatch } from '../src/transform/random';
 import { Rng } from '../src/util/rng';
+import { runEasInProcess } from './helpers/cli';
 import { assertNoLeak, setupBackend } from './helpers/tf';
 
 before(setupBackend);
@@ -151,19 +152,7 @@ test('a functional model saved as a checkpoint reloads (ours and plain tf.loadLa
 });
 
 test('eas check-transform --space densenet --json prints {"trials":N,"maxAbsDiff":x}', async () => {
-  const { main } = await import('../src/cli/main');
-  const run = async (args: string[]) => {
-    const lines: string[] = [];
-    const log = console.log;
-    const saved = process.exitCode;
-    console.log = (...a: unknown[]) => void lines.push(a.join(' '));
-    try {
-      return { code: await main(['node', 'eas', 'check-transform', ...args]), lines };
-    } finally {
-      console.log = log;
-      process.exitCode = saved;
-    }
-  };
+  const run = (args: string[]) => runEasInProcess(['check-transform', ...args]);
   const ok = await run(['--space', 'densenet', '--trials', '4', '--seed', '3', '--json']);
   assert.equal(ok.code, 0);
   const parsed = JSON.parse(ok.lines[0]);

@@ -14,6 +14,7 @@ import {
 } from '../src/transform';
 import { Rng } from '../src/util/rng';
 import { assertNoLeak, setupBackend } from './helpers/tf';
+import { runEasInProcess } from './helpers/cli';
 import { batch, net, weightsBitwiseEqual } from './helpers/nets';
 
 before(setupBackend);
@@ -320,19 +321,7 @@ test('float32 inputs of other dtypes are rejected before any model is built', ()
 });
 
 test('eas check-transform --json prints exactly {"trials":N,"maxAbsDiff":x} and exits 1 above the tolerance', async () => {
-  const { main } = await import('../src/cli/main');
-  const run = async (args: string[]) => {
-    const lines: string[] = [];
-    const log = console.log;
-    const saved = process.exitCode;
-    console.log = (...a: unknown[]) => void lines.push(a.join(' '));
-    try {
-      return { code: await main(['node', 'eas', 'check-transform', ...args]), lines };
-    } finally {
-      console.log = log;
-      process.exitCode = saved;
-    }
-  };
+  const run = (args: string[]) => runEasInProcess(['check-transform', ...args]);
   const ok = await run(['--trials', '3', '--seed', '5', '--json']);
   assert.equal(ok.code, 0);
   assert.equal(ok.lines.length, 1);

@@ -4,7 +4,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { type Chromium, launchChromium } from './helpers/browser';
 import { buildRunStore } from './helpers/runstore';
 import { tempDir } from './helpers/temporal';
 import { type SeaweedServer, startSeaweed } from './helpers/seaweed';
@@ -44,8 +45,6 @@ import { type UiServer, startUiServer } from '../src/ui/server';
 
 declare const document: { querySelectorAll(s: string): { length: number }; body: { dataset: Record<string, string | undefined> } };
 
-const CHROMIUM = process.env.EAS_CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 const EXP = 'uix';
 const SEEDS = [1, 2];
 const SEARCH_ARMS = ['rl', 'random'] as const;
@@ -53,9 +52,8 @@ const EAS = path.join(__dirname, '..', 'bin', 'eas.js');
 
 let root: string;
 let ui: UiServer;
-let context: BrowserContext;
+let browser: Chromium;
 let page: Page;
-let profile: string;
 
 /** The start network given the final training, for real, recorded in result.json by writeResult (the workflow's activity). */
 async function addReference(root: string, id: string): Promise<void> {
@@ -103,17 +101,14 @@ before(async () => {
   root = tempDir('ui-exp');
   await buildExperiment(root);
   ui = await startUiServer({ root, port: 0, temporal: false });
-  profile = tempDir('ui-exp-chromium');
-  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`);
-  context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, acceptDownloads: true, timeout: 60_000 });
-  context.setDefaultTimeout(30_000);
-  page = await context.newPage();
+  browser = await launchChromium('ui-exp-chromium');
+  page = await browser.context.newPage();
 });
 
 after(async () => {
-  await context?.close().catch(() => {});
+  await browser?.close();
   await ui?.close();
-  for (const dir of [profile, root]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  if (root) fs.rmSync(root, { recursive: true, force: true });
 });
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
@@ -162,7 +157,7 @@ test('eas ui in Chromium: an experiment in the list, its page (arms, statistics,
   // Downloads: the children as CSV, the comparison as JSON.
   const [csv] = await Promise.all([page.waitForEvent('download'), page.locator('#dl-children-csv').click()]);
   assert.equal(csv.suggestedFilename(), `${EXP}-children.csv`);
-  const csvFile = path.join(profile, 'children.csv');
+  const csvFile = path.join(browser.profile, 'children.csv');
   await csv.saveAs(csvFile);
   const lines = fs.readFileSync(csvFile, 'utf8').trim().split(/\r\n/);
   assert.match(lines[0], /^id,arm,kind,seed,status,finalTest,/);
@@ -189,7 +184,7 @@ test('eas ui in Chromium: an experiment in the list, its page (arms, statistics,
   // The search's CSV still downloads.
   const [dl] = await Promise.all([page.waitForEvent('download'), page.locator('#dl-csv').click()]);
   assert.equal(dl.suggestedFilename(), `${child}-candidates.csv`);
-  const searchCsv = path.join(profile, 'search.csv');
+  const searchCsv = path.join(browser.profile, 'search.csv');
   await dl.saveAs(searchCsv);
   assert.equal(fs.readFileSync(searchCsv, 'utf8').trim().split(/\r\n/).length, 1 + result.candidates.length);
 

@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { temporal } from '@temporalio/proto';
+import { type Chromium, launchChromium } from './helpers/browser';
 import { freePort, waitFor } from './helpers/processes';
 import { quietRuntime, tempDir } from './helpers/temporal';
 import { tinySearchConfig } from './helpers/search';
@@ -33,16 +34,13 @@ declare const document: {
 };
 declare const window: Record<string, unknown>;
 
-const CHROMIUM = process.env.EAS_CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 const EventType = temporal.api.enums.v1.EventType;
 
 let env: TestWorkflowEnvironment;
 let root: string;
 let ui: UiServer;
-let context: BrowserContext;
+let browser: Chromium;
 let page: Page;
-let profile: string;
 let outside: string | undefined;
 
 before(async () => {
@@ -53,18 +51,15 @@ before(async () => {
   });
   root = tempDir('ui');
   ui = await startUiServer({ root, port: 0, temporal: { address: env.address, namespace: 'default', webUi: `http://localhost:${uiPort}` } });
-  profile = tempDir('ui-chromium');
-  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`);
-  context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, acceptDownloads: true, timeout: 60_000 });
-  context.setDefaultTimeout(30_000);
-  page = await context.newPage();
+  browser = await launchChromium('ui-chromium');
+  page = await browser.context.newPage();
 });
 
 after(async () => {
-  await context?.close().catch(() => {});
+  await browser?.close();
   await ui?.close();
   await env?.teardown();
-  for (const dir of [profile, root, outside]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  for (const dir of [root, outside]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 const rowsOnPage = (p: Page) => p.locator('#cand-table tbody tr').count();

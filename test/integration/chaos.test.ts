@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import prand from 'pure-rand';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startDevServer, tempDir } from '../helpers/temporal';
-import { policyCheckpoints, tinySearchConfig } from '../helpers/search';
+import { policyCheckpoints, searchOutcome, tinySearchConfig } from '../helpers/search';
 import { deadline, freePort, processesMatching, sleep, waitFor } from '../helpers/processes';
 import { startOrAttachSearch } from '../../src/cli/search-client';
 import type { SearchConfigInput } from '../../src/config/search-config';
@@ -89,18 +89,6 @@ function walk(dir: string): string[] {
     if (e.isDirectory()) out.push(...walk(p));
   }
   return out;
-}
-
-/** What must be equal between two runs of the same config: every network's architecture and accuracy. */
-function outcome(r: SearchResult) {
-  return {
-    start: [r.start.notation, r.start.accuracy],
-    candidates: r.candidates.map((c) => [c.name, c.network.notation, c.network.accuracy, c.failed]),
-    best: r.best?.notation,
-    final: r.final.map((f) => [f.network.notation, f.network.accuracy]),
-    reference: [r.reference?.network?.notation, r.reference?.network?.accuracy, r.reference?.failed],
-    gains: r.gains,
-  };
 }
 
 async function undisturbed(): Promise<SearchResult> {
@@ -194,7 +182,7 @@ test('chaos: SIGKILLed workers and restarted servers during a search change noth
     assert.ok(result.candidates.every((c) => c.failed === null), 'no candidate failed');
     assert.equal(typeof result.reference?.network?.accuracy, 'number', 'the reference trained too');
     assert.equal(result.gains?.length, 1);
-    assert.deepEqual(outcome(result), outcome(calm), 'the same result as the undisturbed run with the same seed');
+    assert.deepEqual(searchOutcome(result), searchOutcome(calm), 'the same result as the undisturbed run with the same seed');
     // Nothing of the killed workers lives on (their trainers and control children went with them).
     assert.deepEqual(processesMatching(runDir), []);
   } finally {

@@ -9,7 +9,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { type HostProcess, TestNetwork } from '../helpers/netns';
-import { tinySearchConfig } from '../helpers/search';
+import { searchOutcome, tinySearchConfig } from '../helpers/search';
 import { writeFashionMnistDir } from '../helpers/datasets';
 import { sleep } from '../helpers/processes';
 import { type SeaweedServer, startSeaweed } from '../helpers/seaweed';
@@ -213,16 +213,6 @@ async function within<T>(ms: number, promise: Promise<T>, what: string, detail: 
   }
 }
 
-/** What must be equal between two runs of the same config: every network's architecture and accuracy. */
-function outcome(r: SearchResult) {
-  return {
-    start: [r.start.notation, r.start.accuracy],
-    candidates: r.candidates.map((c) => [c.name, c.network.notation, c.network.accuracy, c.failed]),
-    best: r.best?.notation,
-    final: r.final.map((f) => [f.network.notation, f.network.accuracy]),
-  };
-}
-
 interface TrainingDone {
   name: string;
   /** Pid of the worker that completed it (its identity is pid@hostname; the hosts share a hostname, not pids). */
@@ -368,12 +358,13 @@ async function run(c: Cluster, workers: Workers, name: string, disturb?: 'kill' 
   return { name, result, summary, trainings, workers, disturbed };
 }
 
-/** The plan, whatever happened on the way: every candidate once, none failed, one policy update per episode. */
+/** The plan, whatever happened on the way: every candidate once, none failed, one policy update per episode, the reference trained. */
 function checkPlan(r: RunReport): void {
   assert.equal(r.summary.candidates, PLAN.candidates, `${r.name}: candidates`);
   assert.equal(r.summary.policyUpdates, PLAN.updates, `${r.name}: policy updates`);
   assert.equal(new Set(r.result.candidates.map((x) => x.name)).size, PLAN.candidates, `${r.name}: every candidate once`);
   assert.ok(r.result.candidates.every((x) => x.failed === null), `${r.name}: no candidate failed`);
+  assert.equal(typeof r.result.reference?.network?.accuracy, 'number', `${r.name}: the reference trained (searchOutcome compares it)`);
 }
 
 /** The disturbed training went on from its last published epoch checkpoint on the other host, and the result is the same. */
@@ -386,7 +377,7 @@ function checkResumed(r: RunReport, calm: RunReport): void {
   assert.ok(start.resumedFromEpoch >= 1 && start.resumedFromEpoch < START_EPOCHS, `it resumed from an epoch checkpoint (epoch ${start.resumedFromEpoch})`);
   assert.equal(start.resumedFromEpoch, d.lastPublished, 'from the last one published before its host went down: only the epoch in flight was lost');
   assert.equal(d.resumedFromEpoch, start.resumedFromEpoch, 'the training log and the activity result agree');
-  assert.deepEqual(outcome(r.result), outcome(calm.result), 'the same networks and accuracies as the undisturbed run');
+  assert.deepEqual(searchOutcome(r.result), searchOutcome(calm.result), 'the same networks, accuracies, reference and gains as the undisturbed run');
 }
 
 // The runs take turns on one set of workers, in this order; each test needs the ones before it.
@@ -432,7 +423,7 @@ test('multihost: nothing in the bucket is readable as finished unless whole; the
   // The cut host was training the start network when cut, so what it completed in that run it did after the link came back.
   const afterCut = cut.trainings.filter((t) => t.pid === cut.workers.train[dc.victim].child.pid).length;
   const acc = (x: number | null) => (x === null ? '–' : x.toFixed(4));
-  const equal = [cut, kill].every((r) => isDeepStrictEqual(outcome(r.result), outcome(calm.result)));
+  const equal = [cut, kill].every((r) => isDeepStrictEqual(searchOutcome(r.result), searchOutcome(calm.result)));
   console.log(
     `multihost: ${c.net.hosts.length} hosts (Temporal + S3 server, control worker, 2 training workers), no folder shared by two hosts | ` +
       `survived 1 host kill (${dk.killed} processes SIGKILLed on ${dk.victim}) and 1 link cut (${dc.cutSeconds!.toFixed(1)} s > ${HEARTBEAT_S} s heartbeat timeout; ` +
