@@ -1207,18 +1207,31 @@ EAS_CLONES void sumsq_range(const float *__restrict x, int64_t ld, int64_t lo, i
   }
 }
 
-// bk = relu(bn1(out[:, 0:C])) · W1 (R × B), and bk's batch mean and variance (one pass: float64 Σx and Σx²)
+// Inference's BN2-ReLU with given statistics, applied to each chunk of the product while it is in cache:
+// y[r, 0:B] = relu((bk - mean)·gamma/sqrt(var + eps) + beta), bn_relu_rows's coefficients; bk is never stored.
+struct BnReluAfter {
+  const float *mean, *var, *gamma, *beta;
+  float *y;
+};
+
+// bk = relu(bn1(out[:, 0:C])) · W1 (R × B), and bk's batch mean and variance (one pass: float64 Σx and Σx²) unless
+// m2 is null. Inference: m2 null and `after` given: no bk (may be null), y = relu(bn2(bk)) with after's statistics.
 void bnrelu_conv1x1_fwd(const float *out, int64_t CT, int64_t R, int64_t C, int64_t B, const float *m1, const float *v1, const float *gamma, const float *beta,
-                        double eps, const float *w, float *bk, float *m2, float *v2) {
+                        double eps, const float *w, float *bk, float *m2, float *v2, const BnReluAfter *after = nullptr) {
   PROF(2);
   std::vector<float> mul(C), add(C);
   for (int64_t k = 0; k < C; k++) {
     mul[k] = static_cast<float>(gamma[k] / std::sqrt(static_cast<double>(v1[k]) + eps));
     add[k] = beta[k];
   }
+  std::vector<float> mul2(after ? B : 0), add2(after ? B : 0);
+  for (int64_t k = 0; after && k < B; k++) {
+    mul2[k] = static_cast<float>(after->gamma[k] / std::sqrt(static_cast<double>(after->var[k]) + eps));
+    add2[k] = after->beta[k];
+  }
   const int nt = threads_for(R * (C + B));
   const int64_t RC = chunk_rows(C);
-  const size_t cs = part_stride(RC * C, sizeof(float)), ps = part_stride(2 * B, sizeof(double));
+  const size_t cs = part_stride(RC * C + (after ? RC * B : 0), sizeof(float)), ps = part_stride(2 * B, sizeof(double));
   float *scratch = g_chunk.get(nt * cs);
   std::vector<double> part(nt * ps, 0.0);
   std::vector<int> status(nt, 0);
@@ -1231,12 +1244,15 @@ void bnrelu_conv1x1_fwd(const float *out, int64_t CT, int64_t R, int64_t C, int6
     for (int64_t r0 = lo; r0 < hi; r0 += RC) {
       const int64_t n = std::min(hi, r0 + RC) - r0;
       bn_relu_range(out + r0 * CT, CT, 0, n, C, m1, mul.data(), add.data(), tc, C);
-      if (dnnl_sgemm('N', 'N', n, B, C, 1.f, tc, C, w, B, 0.f, bk + r0 * B, B) != dnnl_success) status[t] = 1;
-      sumsq_range(bk + r0 * B, B, 0, n, B, s1, s1 + B);
+      float *prod = after ? tc + RC * C : bk + r0 * B;
+      if (dnnl_sgemm('N', 'N', n, B, C, 1.f, tc, C, w, B, 0.f, prod, B) != dnnl_success) status[t] = 1;
+      if (m2) sumsq_range(prod, B, 0, n, B, s1, s1 + B);
+      if (after) bn_relu_range(prod, B, 0, n, B, after->mean, mul2.data(), add2.data(), after->y + r0 * B, B);
     }
   }
   for (int st : status)
     if (st) throw JsError{"oneDNN sgemm failed"};
+  if (!m2) return;
   for (int64_t k = 0; k < B; k++) {
     double s = 0, s2 = 0;
     for (int t = 0; t < nt; t++) {
@@ -1350,6 +1366,37 @@ napi_value DenseBlockFwd(napi_env env, napi_callback_info info) {
       copy_rows(t3, K, out + C, CT, R, K);
       moments_rows(t3, K, R, K, cmean.data() + C, cvar.data() + C);
       bk += R * B;
+      st += 2 * C + 2 * B;
+    }
+    return undef(env);
+  });
+}
+
+// denseBlockInfer(x, params[], out, moving, spec, eps): the block's inference forward pass, every BatchNorm with the
+// given moving statistics (moving: per layer mean1, var1 (C_l each), mean2, var2 (b_l each), the layout of
+// denseBlockFwd's stats) instead of batch statistics; the same BN-ReLU arithmetic (bn_relu_rows's coefficients), the
+// same in-place appending into out. Nothing is kept: BN2 is applied to the conv1×1 output chunk by chunk (BnReluAfter),
+// its output and the conv3×3's live in scratch buffers.
+napi_value DenseBlockInfer(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 6, [&](std::vector<napi_value> &a) {
+    BlockSpec s = spec_arg(env, a[4]);
+    const double eps = numarg(env, a[5], "eps");
+    const int64_t R = s.R, CT = s.ct();
+    const float *x = f32arg(env, a[0], R * s.c0, "x");
+    auto p = f32list(env, a[1], s, "params");
+    float *out = f32arg(env, a[2], R * CT, "out");
+    const float *moving = f32arg(env, a[3], s.stats_total, "moving");
+    float *t2 = g_t2.get(R * s.bmax);
+    float *t3 = g_t3.get(R * s.kmax);
+    copy_rows(x, s.c0, out, CT, R, s.c0);
+    const float *st = moving;
+    for (int64_t l = 0; l < s.L; l++) {
+      const int64_t C = s.c[l], B = s.b[l], K = s.k[l];
+      const float *m1 = st, *v1 = st + C, *m2 = st + 2 * C, *v2 = st + 2 * C + B;
+      const BnReluAfter bn2{m2, v2, p[6 * l + 3], p[6 * l + 4], t2};
+      bnrelu_conv1x1_fwd(out, CT, R, C, B, m1, v1, p[6 * l], p[6 * l + 1], eps, p[6 * l + 2], nullptr, nullptr, nullptr, &bn2);
+      conv_fwd_raw(conv_geom(s.n, s.h, s.w, B, K, 3), t2, p[6 * l + 5], nullptr, 0, 0.0f, t3);
+      copy_rows(t3, K, out + C, CT, R, K);
       st += 2 * C + 2 * B;
     }
     return undef(env);
@@ -2129,6 +2176,7 @@ NAPI_MODULE_INIT() {
       {"bnReluFwd", nullptr, BnReluFwd, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"bnReluBwd", nullptr, BnReluBwd, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"denseBlockFwd", nullptr, DenseBlockFwd, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"denseBlockInfer", nullptr, DenseBlockInfer, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"denseBlockBwd", nullptr, DenseBlockBwd, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"movingAverage", nullptr, MovingAverage, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"plainNetCreate", nullptr, PlainNetCreate, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -1,20 +1,25 @@
 /**
  * The native engine's DenseNet kernels (src/backend/native/dense-block.ts): fused BN+ReLU, the memory-efficient dense
  * block and the DenseNet training forward pass, each against tfjs's cpu backend running the plain ops (values and
- * gradients, random shapes); the moving statistics; no tensor, backend-data or native-buffer growth per step.
+ * gradients, random shapes); the moving statistics; no tensor, backend-data or native-buffer growth per step. The
+ * DenseNet inference forward pass (moving statistics, one native call per block) against the Layers model's inference
+ * on cpu and wasm, at 1 and 2 threads; evaluateAccuracy through it; no growth across evaluations.
  * Where the addon is not built (no libdnnl-dev), the fallback is tested instead: training uses the Layers model.
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
-import { addonError, denseTrainingForward, loadAddon, nativeMomentumStep, nativeTrainingForward } from '../src/backend/native';
+import { addonError, denseInferenceForward, denseTrainingForward, loadAddon, nativeInferenceForward, nativeMomentumStep, nativeTrainingForward } from '../src/backend/native';
 import { parseNotation } from '../src/arch';
 import { buildModel, initWeights } from '../src/nn';
 import { bnRelu, denseBlock } from '../src/backend/native/dense-block';
 import { buildDenseModel } from '../src/densenet/model';
 import { parseDenseNotation } from '../src/densenet/notation';
 import { initDenseWeights } from '../src/densenet/weights';
+import { type TrainSplit, evaluateAccuracy } from '../src/train/loop';
+import type { DenseNet } from '../src/densenet/schema';
+import type { Weights } from '../src/nn';
 import { Rng } from '../src/util/rng';
 import { assertClose as closeTo, assertNoLeak } from './helpers/tf';
 
@@ -122,8 +127,58 @@ async function valueAndGrads(backend: string, inputs: Data, probe: Float32Array,
   return arrays;
 }
 
+/** DenseNet weights with non-trivial values everywhere: gammas, betas, biases and both moving statistics random. */
+function denseWeightsWithStats(net: DenseNet, seed: number): Weights {
+  const weights = initDenseWeights(net, Rng.fromSeed(seed));
+  for (const [name, w] of Object.entries(weights)) {
+    if (/gamma$/.test(name)) w.data.set(rand(w.data.length, 0.4, 1));
+    if (/beta$|bias$/.test(name)) w.data.set(rand(w.data.length, 0.3));
+    if (/moving_mean$/.test(name)) w.data.set(rand(w.data.length, 0.5, 0.2));
+    if (/moving_variance$/.test(name)) w.data.set(rand(w.data.length, 0.4, 0.6)); // in [0.2, 1.0]
+  }
+  return weights;
+}
+
+/** Logits of `model.apply(x, { training: false })` on `backend` for a fresh model. */
+async function inferenceLogits(backend: string, build: () => tf.LayersModel, x: Float32Array, shape: [number, number, number, number]): Promise<Float32Array> {
+  assert.ok(await tf.setBackend(backend));
+  const model = build();
+  const logits = tf.tidy(() => model.apply(tf.tensor4d(x, shape), { training: false }) as tf.Tensor);
+  const out = logits.dataSync() as Float32Array;
+  logits.dispose();
+  model.dispose();
+  assert.ok(await tf.setBackend('wasm'));
+  return out;
+}
+
+/** A split of `count` random images (seeded), labels in 0..classes-1. */
+function randomSplit(count: number, shape: [number, number, number], classes: number): TrainSplit {
+  const size = shape[0] * shape[1] * shape[2];
+  const xs = rand(count * size, 1, 0.3);
+  const ys = Int32Array.from({ length: count }, () => Math.floor(rng.float() * classes));
+  return {
+    count,
+    shape,
+    classes,
+    epochOrder: () => Int32Array.from({ length: count }, (_, i) => i),
+    makeBatch: (idx) => {
+      const n = idx.length;
+      const x = new Float32Array(n * size);
+      for (let i = 0; i < n; i++) x.set(xs.subarray(idx[i] * size, (idx[i] + 1) * size), i * size);
+      return { x, y: Int32Array.from({ length: n }, (_, i) => ys[idx[i]]), shape: [n, ...shape] };
+    },
+  };
+}
+
 if (missing) {
   describe('native DenseNet kernels absent (addon not built)', () => {
+    it('evaluation falls back to the Layers model: no native inference forward pass on wasm', async () => {
+      await initBackend({ backend: 'wasm', log: () => {} });
+      const net = parseDenseNotation('C(4,3), D(2*1), SM(3)', [6, 6, 1]);
+      const model = buildDenseModel(net, initDenseWeights(net, Rng.fromSeed(1)));
+      assert.equal(nativeInferenceForward(model, net), null);
+      model.dispose();
+    });
     it('training falls back to the Layers model: no native forward pass on wasm', async () => {
       await initBackend({ backend: 'wasm', log: () => {} });
       const net = parseDenseNotation('C(4,3), D(2*1), SM(3)', [6, 6, 1]);
@@ -199,6 +254,104 @@ if (missing) {
       const want = await trainingPass('cpu', build, null, x, [3, 9, 9, 2], labels, 5);
       const got = await trainingPass('wasm', build, (m) => denseTrainingForward(m, net), x, [3, 9, 9, 2], labels, 5);
       assertSameTrainingPass(got, want);
+    });
+
+    for (const c of [
+      { notation: 'C(6,3), D(4*2), T(7), D(3*3), SM(5)', shape: [9, 9, 2] as [number, number, number], n: 3 },
+      { notation: 'C(5,3), D(3:8, 6:5*2, 2:12), T(9), D(5*2), T(4), D(2:7*3), SM(4)', shape: [12, 10, 3] as [number, number, number], n: 2 },
+      // big enough for the native loops and the chunked 1×1 fusion to split rows over 2 threads
+      { notation: 'C(8,3), D(8*4), SM(3)', shape: [16, 16, 1] as [number, number, number], n: 16 },
+    ]) {
+      for (const threads of [1, 2]) {
+        it(`the DenseNet inference forward pass gives the Layers model's inference logits (cpu), moving statistics not trivial: ${c.notation}, ${threads} thread(s)`, async () => {
+          const net = parseDenseNotation(c.notation, c.shape);
+          const weights = denseWeightsWithStats(net, 9);
+          const x = rand(c.n * c.shape[0] * c.shape[1] * c.shape[2], 1, 0.3);
+          const xshape: [number, number, number, number] = [c.n, ...c.shape];
+          const build = () => buildDenseModel(net, weights);
+          const want = await inferenceLogits('cpu', build, x, xshape);
+          const model = build();
+          const forward = nativeInferenceForward(model, net);
+          assert.ok(forward, 'the native inference forward pass is null on the native engine');
+          const addon = loadAddon();
+          addon.setThreads(threads);
+          try {
+            const logits = tf.tidy(() => forward(tf.tensor4d(x, xshape)));
+            const got = logits.dataSync() as Float32Array;
+            logits.dispose();
+            assertClose(got, want, 'logits', 1e-4);
+            // and the same as the wasm engine's own model.apply (per-op native kernels)
+            const layers = tf.tidy(() => model.apply(tf.tensor4d(x, xshape), { training: false }) as tf.Tensor);
+            assertClose(got, layers.dataSync() as Float32Array, 'logits vs wasm model.apply', 1e-4);
+            layers.dispose();
+          } finally {
+            addon.setThreads(2);
+            model.dispose();
+          }
+        });
+      }
+    }
+
+    it('the inference forward pass follows the variables: after training steps its logits are still model.apply(training: false)', async () => {
+      const net = parseDenseNotation('C(6,3), D(4*2), T(5), D(3*2), SM(4)', [8, 8, 1]);
+      const model = buildDenseModel(net, denseWeightsWithStats(net, 12));
+      const train = denseTrainingForward(model, net);
+      const infer = denseInferenceForward(model, net);
+      assert.ok(train && infer);
+      const vars = model.trainableWeights.map((w) => ({ variable: w.read() as tf.Variable, decay: /kernel/.test(w.originalName) }));
+      const opt = tf.train.momentum(0.05, 0.9, true);
+      const xs = tf.tensor4d(rand(6 * 64, 1, 0.2), [6, 8, 8, 1]);
+      const ys = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 1, 2], 'int32'), 4);
+      const before = tf.tidy(() => infer(xs)).dataSync() as Float32Array;
+      for (let i = 0; i < 3; i++)
+        tf.tidy(() => {
+          const { grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(ys, train(xs)) as tf.Scalar, vars.map((v) => v.variable));
+          nativeMomentumStep(opt, vars, grads, 1e-4);
+        });
+      const got = tf.tidy(() => infer(xs));
+      const want = tf.tidy(() => model.apply(xs, { training: false }) as tf.Tensor);
+      assertClose(got.dataSync() as Float32Array, want.dataSync() as Float32Array, 'logits after 3 steps', 1e-4);
+      assert.ok(
+        (got.dataSync() as Float32Array).some((v, i) => Math.abs(v - before[i]) > 1e-3),
+        'the steps changed the logits',
+      );
+      tf.dispose([got, want, xs, ys]);
+      opt.dispose();
+      model.dispose();
+    });
+
+    it('evaluateAccuracy gives the same accuracy through the native inference forward pass as through model.apply', () => {
+      const net = parseDenseNotation('C(6,3), D(4*2), T(5), D(3*2), SM(4)', [8, 8, 2]);
+      const model = buildDenseModel(net, denseWeightsWithStats(net, 13));
+      const forward = nativeInferenceForward(model, net);
+      assert.ok(forward);
+      const split = randomSplit(150, [8, 8, 2], 4);
+      const want = evaluateAccuracy(model, split, 64);
+      const got = evaluateAccuracy(model, split, 64, forward);
+      assert.equal(got, want);
+      assert.ok(want > 0 && want < 1, `accuracy ${want} should be neither 0 nor 1 on random labels`);
+      model.dispose();
+    });
+
+    it('the DenseNet inference forward pass leaks no tensors, no backend data and no native buffers', async () => {
+      const net = parseDenseNotation('C(8,3), D(4*2), T(6), D(4*2), SM(3)', [8, 8, 1]);
+      const model = buildDenseModel(net, denseWeightsWithStats(net, 14));
+      const forward = nativeInferenceForward(model, net);
+      assert.ok(forward);
+      const split = randomSplit(40, [8, 8, 1], 3);
+      evaluateAccuracy(model, split, 16, forward);
+      const addon = loadAddon();
+      const before = addon.info();
+      const ids = tf.backend().numDataIds();
+      await assertNoLeak(() => {
+        for (let i = 0; i < 3; i++) evaluateAccuracy(model, split, 16, forward);
+      });
+      assert.equal(tf.backend().numDataIds(), ids);
+      const after = addon.info();
+      assert.equal(after.liveBuffers, before.liveBuffers);
+      assert.equal(after.liveBytes, before.liveBytes);
+      assert.equal(after.cachedPrimitives, before.cachedPrimitives);
+      model.dispose();
     });
 
     it("a plain net's fused training forward pass gives the Layers model's logits, gradients and moving statistics (cpu)", async () => {

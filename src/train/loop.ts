@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { type WeightSpec, buildModelOf, extractWeightsFor } from '../nn/network';
 import type { AnyNet } from '../space';
 import { storedSpaceOfNet } from '../space/graphs';
-import { type NativePlainStep, nativeMomentumStep, nativePlainStep, nativeStepAvailable, nativeTrainingForward } from '../backend/native';
+import { type NativePlainStep, nativeInferenceForward, nativeMomentumStep, nativePlainStep, nativeStepAvailable, nativeTrainingForward } from '../backend/native';
 import { batchIndices } from '../data/split';
 import type { Rng as RngType } from '../util/rng';
 import { Rng } from '../util/rng';
@@ -103,8 +103,11 @@ export function modelOptionsFor(recipe: TrainingRecipe): ModelOptions {
   return { dropout: { conv: recipe.dropout.conv, fc: recipe.dropout.fc, skipFirstConv: recipe.dropout.skipFirstConv } };
 }
 
-/** Accuracy of `model` on a whole split in inference mode (BN moving statistics, no dropout), in batches. */
-export function evaluateAccuracy(model: tf.LayersModel, split: TrainSplit, batchSize = 256): number {
+/**
+ * Accuracy of `model` on a whole split in inference mode (BN moving statistics, no dropout), in batches; through
+ * `forward` when given (the same function of the model, e.g. nativeInferenceForward's), else model.apply.
+ */
+export function evaluateAccuracy(model: tf.LayersModel, split: TrainSplit, batchSize = 256, forward?: ((x: tf.Tensor) => tf.Tensor) | null): number {
   if (split.count === 0) throw new Error('evaluateAccuracy: empty split');
   let correct = 0;
   const order = new Int32Array(split.count);
@@ -112,7 +115,8 @@ export function evaluateAccuracy(model: tf.LayersModel, split: TrainSplit, batch
   for (const idx of batchIndices(order, batchSize, { dropLast: false })) {
     const batch = split.makeBatch(idx, { augment: false });
     const batchCorrect = tf.tidy(() => {
-      const logits = model.apply(tf.tensor4d(batch.x, batch.shape), { training: false }) as tf.Tensor;
+      const x = tf.tensor4d(batch.x, batch.shape);
+      const logits = forward ? forward(x) : (model.apply(x, { training: false }) as tf.Tensor);
       const labels = tf.tensor1d(batch.y, 'int32');
       return tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'int32'));
     });
@@ -207,6 +211,8 @@ export async function trainNetwork(opts: TrainLoopOptions): Promise<TrainOutcome
     const varList = vars.map((v) => v.variable);
     // on the native engine: the same training forward pass through fused kernels (dense blocks, BN+ReLU); else null
     const nativeForward = nativeTrainingForward(model, arch);
+    // and the inference forward pass evaluation uses (dense blocks with moving statistics); else null: model.apply
+    const nativeInference = nativeInferenceForward(model, arch);
     if (opts.resume) await restoreOptimizer(optimizer, vars, opts.resume);
     // on the native engine, a plain net without dropout: each step is ONE native call (forward, loss, backward, update,
     // moving statistics) on weights that live natively during the epoch; stored back before validation and checkpoints
@@ -272,7 +278,7 @@ export async function trainNetwork(opts: TrainLoopOptions): Promise<TrainOutcome
       }
       // the natively trained weights, moving statistics and momentum back into the model and the optimizer
       plainStep?.store(optimizer, vars);
-      const valAcc = opts.evaluate ? evaluateAccuracy(model, opts.evaluate, opts.evalBatchSize) : null;
+      const valAcc = opts.evaluate ? evaluateAccuracy(model, opts.evaluate, opts.evalBatchSize, nativeInference) : null;
       const record: EpochRecord = { epoch, loss: lossSum / seen, trainAcc: correct / seen, valAcc, lr, seconds: (performance.now() - started) / 1000 };
       history.push(record);
       let checkpoint: string | undefined;

@@ -58,6 +58,11 @@ export interface NativeAddon {
    * bottleneck outputs bnk and the batch statistics stats (per layer mean1, var1, mean2, var2).
    */
   denseBlockFwd(x: Float32Array, params: Float32Array[], out: Float32Array, bnk: Float32Array, stats: Float32Array, spec: Int32Array, eps: number): void;
+  /**
+   * The same block's inference forward pass: every BatchNorm with the given moving statistics (moving: per layer mean1,
+   * var1, mean2, var2, the layout of denseBlockFwd's stats); writes out [n·h·w, cL] only, keeps nothing.
+   */
+  denseBlockInfer(x: Float32Array, params: Float32Array[], out: Float32Array, moving: Float32Array, spec: Int32Array, eps: number): void;
   /** Its gradient: dx [n·h·w, c0] and one gradient per parameter (grads in params' order). */
   denseBlockBwd(out: Float32Array, bnk: Float32Array, stats: Float32Array, params: Float32Array[], dy: Float32Array, dx: Float32Array, grads: Float32Array[], spec: Int32Array, eps: number): void;
   /** news[i] = olds[i] − (olds[i] − batch_i)·(1 − momentum), the batch values read one after another from stats. */

@@ -8,11 +8,14 @@
  *   it, so no concatenation copies the growing map; the BN-ReLU outputs live in shared native scratch buffers and are
  *   recomputed in the backward pass. Kept per layer for the backward pass: the conv1×1 output and the batch statistics.
  * - EasMovingAverage: the BatchNorm moving mean/variance updates of a whole block in one call.
+ * - EasDenseBlockInfer: a whole dense block in inference mode (every BatchNorm with its moving statistics), the same
+ *   appending into one output, nothing kept.
  *
  * `denseTrainingForward(model, net)` is the training forward pass of a model built by src/densenet/model.ts (same
  * variables, same function, same moving-statistics updates as `model.apply(x, { training: true })`), built from these
  * ops plus tf.conv2d / tf.avgPool / tf.matMul for the stem, transitions and classifier. It returns null (use the Layers
- * model) off the native engine, with dropout, or with EAS_NATIVE_DENSE=0.
+ * model) off the native engine, with dropout, or with EAS_NATIVE_DENSE=0. `denseInferenceForward(model, net)` is its
+ * inference twin (the function of `model.apply(x, { training: false })`), used by evaluation.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { DenseNet } from '../../densenet/schema';
@@ -26,6 +29,7 @@ export const BN_RELU_GRAD_KERNEL = 'EasBnReluGrad';
 export const DENSE_BLOCK_KERNEL = 'EasDenseBlock';
 export const DENSE_BLOCK_GRAD_KERNEL = 'EasDenseBlockGrad';
 export const MOVING_AVERAGE_KERNEL = 'EasMovingAverage';
+export const DENSE_BLOCK_INFER_KERNEL = 'EasDenseBlockInfer';
 
 function f32(backend: WasmBackend, t: tf.TensorInfo): Float32Array {
   return backend.typedArrayFromHeap(t) as Float32Array;
@@ -149,6 +153,37 @@ export function makeDenseKernels(addon: NativeAddon): tf.KernelConfig[] {
       },
     },
     {
+      kernelName: DENSE_BLOCK_INFER_KERNEL,
+      backendName: 'wasm',
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const b = backend as WasmBackend;
+        const { spec, eps } = attrs as unknown as { spec: number[]; eps: number };
+        const [n, h, w] = spec;
+        const s = blockShapes(spec);
+        const x = input(inputs, 'x');
+        const ps = params(inputs, s.params.length);
+        const out = b.makeOutput([n, h, w, s.out], 'float32');
+        // the moving statistics (4 small vectors per layer) gathered into the layout denseBlockInfer reads
+        const moving = new Float32Array(s.stats);
+        let at = 0;
+        for (let i = 0; i < 4 * spec[4]; i++) {
+          const m = f32(b, input(inputs, `m${i}`));
+          moving.set(m, at);
+          at += m.length;
+        }
+        if (at !== s.stats) throw new Error(`${DENSE_BLOCK_INFER_KERNEL}: moving statistics hold ${at} values, the block needs ${s.stats}`);
+        addon.denseBlockInfer(
+          f32(b, x),
+          ps.map((p) => f32(b, p)),
+          f32(b, out),
+          moving,
+          Int32Array.from(spec),
+          eps,
+        );
+        return [out];
+      },
+    },
+    {
       kernelName: MOVING_AVERAGE_KERNEL,
       backendName: 'wasm',
       kernelFunc: ({ inputs, backend, attrs }) => {
@@ -214,6 +249,21 @@ export function denseBlock(x: tf.Tensor4D, params: tf.Tensor[], layers: Array<{ 
   return f(x, ...params);
 }
 
+/**
+ * One dense block's inference forward pass: x [n, h, w, c0] → [n, h, w, c0 + Σ growth], every BatchNorm with its moving
+ * statistics. `params` as denseBlock's; `moving` per layer: mean1, variance1, mean2, variance2. No gradient.
+ */
+export function denseBlockInference(x: tf.Tensor4D, params: tf.Tensor[], moving: tf.Tensor[], layers: Array<{ growth: number; bottleneck: number }>, eps: number): tf.Tensor4D {
+  const [n, h, w, c0] = x.shape;
+  const spec = [n, h, w, c0, layers.length, ...layers.flatMap((l) => [l.growth, l.bottleneck])];
+  if (params.length !== 6 * layers.length || moving.length !== 4 * layers.length) throw new Error(`denseBlockInference: ${layers.length} layers need ${6 * layers.length} params and ${4 * layers.length} moving statistics, got ${params.length} and ${moving.length}`);
+  const inputs: tf.NamedTensorMap = { x };
+  params.forEach((p, i) => (inputs[`p${i}`] = p));
+  moving.forEach((m, i) => (inputs[`m${i}`] = m));
+  const [out] = tf.engine().runKernel(DENSE_BLOCK_INFER_KERNEL, inputs, { spec, eps } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+  return out as tf.Tensor4D;
+}
+
 /** Moving statistics update of several BatchNorms at once: vars[i] ← vars[i] − (vars[i] − batch_i)(1 − momentum). */
 export function movingAverage(stats: tf.Tensor, vars: tf.Variable[], momentum: number): void {
   const inputs: tf.NamedTensorMap = { stats };
@@ -247,12 +297,8 @@ function bnOfLayer(model: tf.LayersModel, name: string): Bn {
   return { gamma, beta, mean, variance, eps: cfg.epsilon, momentum: cfg.momentum };
 }
 
-/**
- * The training forward pass of `model` (built by buildDenseModel for `net`) on the native kernels, or null when they
- * cannot run it (not the native engine, dropout layers, EAS_NATIVE_DENSE=0). Variables are read at each call, so it
- * follows the optimizer's updates; moving statistics are updated as tf.layers' BatchNormalization does in training.
- */
-export function denseTrainingForward(model: tf.LayersModel, net: DenseNet): ((x: tf.Tensor) => tf.Tensor) | null {
+/** The variables of a model built by buildDenseModel for `net`, or null when the native kernels cannot run it. */
+function denseParts(model: tf.LayersModel, net: DenseNet) {
   if (!kernelsReady || tf.getBackend() !== 'wasm' || process.env.EAS_NATIVE_DENSE === '0') return null;
   if (model.layers.some((l) => l.getClassName() === 'Dropout')) return null;
   const kernel = (name: string) => model.getLayer(name).weights[0].read() as tf.Variable;
@@ -260,14 +306,26 @@ export function denseTrainingForward(model: tf.LayersModel, net: DenseNet): ((x:
   const blocks = net.blocks.map((b, bi) => {
     const layers = b.layers.map((l) => ({ l, bn1: bnOfLayer(model, denseNames.bn1(l.id)), w1: kernel(denseNames.conv1(l.id)), bn2: bnOfLayer(model, denseNames.bn2(l.id)), w2: kernel(denseNames.conv2(l.id)) }));
     const transition = b.transition !== undefined ? { bn: bnOfLayer(model, tBn(bi)), w: kernel(tConv(bi)) } : undefined;
-    return { layers, transition };
+    const params = layers.flatMap(({ bn1, w1, bn2, w2 }) => [bn1.gamma, bn1.beta, w1, bn2.gamma, bn2.beta, w2]);
+    const moving = layers.flatMap(({ bn1, bn2 }) => [bn1.mean, bn1.variance, bn2.mean, bn2.variance]);
+    return { layers, transition, params, moving };
   });
   const final = bnOfLayer(model, denseNames.finalBn);
   const cls = model.getLayer(denseNames.classifier).weights.map((w) => w.read() as tf.Variable);
   const all = [...blocks.flatMap((b) => [...b.layers.flatMap((l) => [l.bn1, l.bn2]), ...(b.transition ? [b.transition.bn] : [])]), final];
   if (new Set(all.map((b) => `${b.eps}/${b.momentum}`)).size !== 1) return null;
-  const eps = all[0].eps;
-  const momentum = all[0].momentum;
+  return { stem, blocks, final, cls, eps: all[0].eps, momentum: all[0].momentum };
+}
+
+/**
+ * The training forward pass of `model` (built by buildDenseModel for `net`) on the native kernels, or null when they
+ * cannot run it (not the native engine, dropout layers, EAS_NATIVE_DENSE=0). Variables are read at each call, so it
+ * follows the optimizer's updates; moving statistics are updated as tf.layers' BatchNormalization does in training.
+ */
+export function denseTrainingForward(model: tf.LayersModel, net: DenseNet): ((x: tf.Tensor) => tf.Tensor) | null {
+  const parts = denseParts(model, net);
+  if (!parts) return null;
+  const { stem, blocks, final, cls, eps, momentum } = parts;
   const bnReluUpdating = (x: tf.Tensor, bn: Bn) =>
     bnRelu(x, bn.gamma, bn.beta, eps, (stats) => {
       movingAverage(stats, [bn.mean, bn.variance], momentum);
@@ -276,14 +334,12 @@ export function denseTrainingForward(model: tf.LayersModel, net: DenseNet): ((x:
     tf.tidy(() => {
       let h = tf.conv2d(x as tf.Tensor4D, stem as unknown as tf.Tensor4D, 1, 'same');
       for (const b of blocks) {
-        const params = b.layers.flatMap(({ bn1, w1, bn2, w2 }) => [bn1.gamma, bn1.beta, w1, bn2.gamma, bn2.beta, w2]);
-        const moving = b.layers.flatMap(({ bn1, bn2 }) => [bn1.mean, bn1.variance, bn2.mean, bn2.variance]);
         h = denseBlock(
           h,
-          params,
+          b.params,
           b.layers.map(({ l }) => l),
           eps,
-          (stats) => movingAverage(stats, moving, momentum),
+          (stats) => movingAverage(stats, b.moving, momentum),
         );
         if (b.transition) {
           h = tf.conv2d(bnReluUpdating(h, b.transition.bn) as tf.Tensor4D, b.transition.w as unknown as tf.Tensor4D, 1, 'same');
@@ -291,6 +347,40 @@ export function denseTrainingForward(model: tf.LayersModel, net: DenseNet): ((x:
         }
       }
       const pooled = tf.mean(bnReluUpdating(h, final), [1, 2]);
+      return tf.add(tf.matMul(pooled, cls[0]), cls[1]);
+    });
+}
+
+/**
+ * The inference forward pass of `model` (built by buildDenseModel for `net`) on the native kernels: the function of
+ * `model.apply(x, { training: false })` (every BatchNorm with its moving statistics), the dense blocks one native call
+ * each (EasDenseBlockInfer), the transitions' and the final BatchNorm the native engine's FusedBatchNorm and Relu. Null
+ * under the same conditions as denseTrainingForward, and with EAS_NATIVE_DENSE_INFER=0 (evaluation alone through the
+ * Layers model, e.g. to compare). Variables are read at each call; nothing is updated.
+ */
+export function denseInferenceForward(model: tf.LayersModel, net: DenseNet): ((x: tf.Tensor) => tf.Tensor) | null {
+  if (process.env.EAS_NATIVE_DENSE_INFER === '0') return null;
+  const parts = denseParts(model, net);
+  if (!parts) return null;
+  const { stem, blocks, final, cls, eps } = parts;
+  const bnReluMoving = (x: tf.Tensor, bn: Bn) => tf.relu(tf.batchNorm(x, bn.mean, bn.variance, bn.beta, bn.gamma, eps));
+  return (x: tf.Tensor) =>
+    tf.tidy(() => {
+      let h = tf.conv2d(x as tf.Tensor4D, stem as unknown as tf.Tensor4D, 1, 'same');
+      for (const b of blocks) {
+        h = denseBlockInference(
+          h,
+          b.params,
+          b.moving,
+          b.layers.map(({ l }) => l),
+          eps,
+        );
+        if (b.transition) {
+          h = tf.conv2d(bnReluMoving(h, b.transition.bn) as tf.Tensor4D, b.transition.w as unknown as tf.Tensor4D, 1, 'same');
+          h = tf.avgPool(h, 2, 2, 'valid');
+        }
+      }
+      const pooled = tf.mean(bnReluMoving(h, final), [1, 2]);
       return tf.add(tf.matMul(pooled, cls[0]), cls[1]);
     });
 }

@@ -9,7 +9,7 @@ import { loadAddon, type NativeAddon } from './addon';
 import { makeNativeKernels } from './kernels';
 import { makeSgdKernel } from './optimizer';
 import { makeMomentsKernels, routeMoments } from './moments';
-import { denseTrainingForward, makeDenseKernels, markDenseKernelsReady } from './dense-block';
+import { denseInferenceForward, denseTrainingForward, makeDenseKernels, markDenseKernelsReady } from './dense-block';
 import { plainTrainingForward } from './plain-net';
 import { NativePlainStep } from './plain-step';
 import { spaceKindOfNet } from '../../space';
@@ -18,11 +18,11 @@ import type { DenseNet } from '../../densenet/schema';
 
 export { addonError, loadAddon, ADDON_PATH, type NativeAddon, type NativeInfo } from './addon';
 export { nativeMomentumStep, nativeStepAvailable, SGD_KERNEL } from './optimizer';
-export { denseTrainingForward } from './dense-block';
+export { denseInferenceForward, denseTrainingForward } from './dense-block';
 export { NativePlainStep, plainStepEnabled, type PlainStepResult, type StepVariable } from './plain-step';
 
 /** Kernel names the native engine registers on 'wasm'. */
-export const NATIVE_KERNEL_NAMES = ['Relu', 'Step', 'Square', 'Sum', 'Mean', 'Add', 'Sub', 'Multiply', 'RealDiv', 'FusedBatchNorm', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPoolGrad', 'AvgPoolGrad', 'EasSgdNesterov', 'EasMoments', 'EasMomentsGrad', 'EasBnRelu', 'EasBnReluGrad', 'EasDenseBlock', 'EasDenseBlockGrad', 'EasMovingAverage'] as const;
+export const NATIVE_KERNEL_NAMES = ['Relu', 'Step', 'Square', 'Sum', 'Mean', 'Add', 'Sub', 'Multiply', 'RealDiv', 'FusedBatchNorm', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'MaxPoolGrad', 'AvgPoolGrad', 'EasSgdNesterov', 'EasMoments', 'EasMomentsGrad', 'EasBnRelu', 'EasBnReluGrad', 'EasDenseBlock', 'EasDenseBlockGrad', 'EasDenseBlockInfer', 'EasMovingAverage'] as const;
 
 let installed = false;
 
@@ -93,6 +93,20 @@ const TRAINING_FORWARD: Record<ReturnType<typeof spaceKindOfNet>, (model: tf.Lay
  */
 export function nativeTrainingForward(model: tf.LayersModel, net: unknown): ((x: tf.Tensor) => tf.Tensor) | null {
   return TRAINING_FORWARD[spaceKindOfNet(net)](model, net as never);
+}
+
+/** Each space's native inference forward pass, by the space's kind (a plain net's inference is already per-op native). */
+const INFERENCE_FORWARD: Record<ReturnType<typeof spaceKindOfNet>, (model: tf.LayersModel, net: never) => ((x: tf.Tensor) => tf.Tensor) | null> = {
+  plain: () => null,
+  densenet: (model, net: DenseNet) => denseInferenceForward(model, net),
+};
+
+/**
+ * The hook src/train/loop.ts's evaluation calls: the native inference forward pass of `model` (a DenseNet:
+ * ./dense-block.ts) when the native kernels can run it, else null (evaluate with `model.apply(x, { training: false })`).
+ */
+export function nativeInferenceForward(model: tf.LayersModel, net: unknown): ((x: tf.Tensor) => tf.Tensor) | null {
+  return INFERENCE_FORWARD[spaceKindOfNet(net)](model, net as never);
 }
 
 /**
