@@ -1539,9 +1539,12 @@ napi_value SgemmPeak(napi_env env, napi_callback_info info) {
 // a step allocates nothing. Handles are explicit (plainNetFree), so the buffers' lifetime never depends on the GC.
 
 // One output pixel of a max pool: over the window rows [r0, r1) × cols [q0, q1) of image xb (row width w, c channels),
-// the maximum and the index (within the image) of its first occurrence in row-major order, NaN never winning — the
-// rule max_pool_grad_raw recomputes (tfjs's cpu backend / TF); branch-free selects.
-EAS_CLONES void max_window(const float *__restrict xb, int64_t w, int64_t c, int64_t r0, int64_t r1, int64_t q0, int64_t q1, float *__restrict o, int32_t *__restrict arg) {
+// the maximum of load(pixel, k) and the index (within the image) of its first occurrence in row-major order, NaN never
+// winning — the rule max_pool_grad_raw recomputes (tfjs's cpu backend / TF); branch-free selects. Inlined into each
+// caller's clone, so it is vectorised for the CPU's best instruction set.
+template <typename Load>
+inline void max_window(const float *__restrict xb, int64_t w, int64_t c, int64_t r0, int64_t r1, int64_t q0, int64_t q1, float *__restrict o, int32_t *__restrict arg,
+                       Load load) {
   for (int64_t k = 0; k < c; k++) {
     o[k] = -INFINITY;
     arg[k] = -1;
@@ -1551,45 +1554,7 @@ EAS_CLONES void max_window(const float *__restrict xb, int64_t w, int64_t c, int
       const int32_t base = static_cast<int32_t>((r * w + q) * c);
       const float *__restrict xr = xb + base;
       for (int64_t k = 0; k < c; k++) {
-        const bool gt = xr[k] > o[k];
-        o[k] = gt ? xr[k] : o[k];
-        arg[k] = gt ? base + static_cast<int32_t>(k) : arg[k];
-      }
-    }
-}
-
-// y = max over the window's in-bounds pixels (tfjs's 'same' rule: padding never wins); arg = where (per image)
-void max_pool_fwd_raw(const int64_t *p, const float *x, float *y, int32_t *arg) {
-  PROF(11);
-  const int64_t n = p[0], h = p[1], w = p[2], c = p[3], oh = p[4], ow = p[5], kh = p[6], kw = p[7], sh = p[8], sw = p[9], top = p[10], left = p[11];
-#pragma omp parallel for schedule(static) if (n * h * w * c >= PAR_MIN)
-  for (int64_t b = 0; b < n; b++) {
-    for (int64_t i = 0; i < oh; i++) {
-      const int64_t r0 = std::max<int64_t>(i * sh - top, 0), r1 = std::min<int64_t>(i * sh - top + kh, h);
-      for (int64_t j = 0; j < ow; j++) {
-        const int64_t q0 = std::max<int64_t>(j * sw - left, 0), q1 = std::min<int64_t>(j * sw - left + kw, w);
-        const int64_t at = ((b * oh + i) * ow + j) * c;
-        max_window(x + b * h * w * c, w, c, r0, r1, q0, q1, y + at, arg + at);
-      }
-    }
-  }
-}
-
-// max_window on relu(bn(z)) computed on the fly (bn_relu_range's expression: the same values), so that a BN-ReLU
-// followed by a max pool never writes (nor reads back) its full-size output.
-EAS_CLONES void bn_relu_max_window(const float *__restrict zb, int64_t w, int64_t c, int64_t r0, int64_t r1, int64_t q0, int64_t q1, const float *__restrict mn,
-                                   const float *__restrict mp, const float *__restrict ap, float *__restrict o, int32_t *__restrict arg) {
-  for (int64_t k = 0; k < c; k++) {
-    o[k] = -INFINITY;
-    arg[k] = -1;
-  }
-  for (int64_t r = r0; r < r1; r++)
-    for (int64_t q = q0; q < q1; q++) {
-      const int32_t base = static_cast<int32_t>((r * w + q) * c);
-      const float *__restrict zr = zb + base;
-      for (int64_t k = 0; k < c; k++) {
-        const float v = (zr[k] - mn[k]) * mp[k] + ap[k];
-        const float y = v > 0.f ? v : 0.f;
+        const float y = load(xr, k);
         const bool gt = y > o[k];
         o[k] = gt ? y : o[k];
         arg[k] = gt ? base + static_cast<int32_t>(k) : arg[k];
@@ -1597,15 +1562,26 @@ EAS_CLONES void bn_relu_max_window(const float *__restrict zb, int64_t w, int64_
     }
 }
 
-// y = maxpool(relu(bn(z))) with the batch statistics mean/var (bn_relu_rows's coefficients), arg as max_pool_fwd_raw's
-void bn_relu_max_pool(const int64_t *p, const float *z, const float *mean, const float *var, const float *gamma, const float *beta, double eps, float *y, int32_t *arg) {
-  PROF(11);
+// The raw and the BN-ReLU window, each compiled for AVX-512, AVX2 and baseline (the OpenMP loops that call them are
+// outlined functions, which target_clones does not reach: the clones must sit below them)
+EAS_CLONES void max_window_raw(const float *__restrict xb, int64_t w, int64_t c, int64_t r0, int64_t r1, int64_t q0, int64_t q1, float *__restrict o, int32_t *__restrict arg) {
+  max_window(xb, w, c, r0, r1, q0, q1, o, arg, [](const float *__restrict xr, int64_t k) { return xr[k]; });
+}
+// relu(bn(z)) on the fly: bn_relu_range's expression, the same values
+EAS_CLONES void max_window_bn_relu(const float *__restrict zb, int64_t w, int64_t c, int64_t r0, int64_t r1, int64_t q0, int64_t q1, const float *__restrict mn,
+                                   const float *__restrict mp, const float *__restrict ap, float *__restrict o, int32_t *__restrict arg) {
+  max_window(zb, w, c, r0, r1, q0, q1, o, arg, [=](const float *__restrict zr, int64_t k) {
+    const float v = (zr[k] - mn[k]) * mp[k] + ap[k];
+    return v > 0.f ? v : 0.f;
+  });
+}
+
+// Every output pixel of a max pool with geometry p (images in parallel), each from window(image, w, c, r0, r1, q0, q1,
+// out, arg): y = the maximum over the window's in-bounds pixels (tfjs's 'same' rule: padding never wins), arg = where
+// (per image).
+template <typename Window>
+inline void max_pool_windows(const int64_t *p, const float *x, float *y, int32_t *arg, Window window) {
   const int64_t n = p[0], h = p[1], w = p[2], c = p[3], oh = p[4], ow = p[5], kh = p[6], kw = p[7], sh = p[8], sw = p[9], top = p[10], left = p[11];
-  std::vector<float> mul(c), add(c);
-  for (int64_t k = 0; k < c; k++) {
-    mul[k] = static_cast<float>(gamma[k] / std::sqrt(static_cast<double>(var[k]) + eps));
-    add[k] = beta[k];
-  }
 #pragma omp parallel for schedule(static) if (n * h * w * c >= PAR_MIN)
   for (int64_t b = 0; b < n; b++) {
     for (int64_t i = 0; i < oh; i++) {
@@ -1613,10 +1589,32 @@ void bn_relu_max_pool(const int64_t *p, const float *z, const float *mean, const
       for (int64_t j = 0; j < ow; j++) {
         const int64_t q0 = std::max<int64_t>(j * sw - left, 0), q1 = std::min<int64_t>(j * sw - left + kw, w);
         const int64_t at = ((b * oh + i) * ow + j) * c;
-        bn_relu_max_window(z + b * h * w * c, w, c, r0, r1, q0, q1, mean, mul.data(), add.data(), y + at, arg + at);
+        window(x + b * h * w * c, w, c, r0, r1, q0, q1, y + at, arg + at);
       }
     }
   }
+}
+
+// y = maxpool(x), arg as max_pool_windows's
+void max_pool_fwd_raw(const int64_t *p, const float *x, float *y, int32_t *arg) {
+  PROF(11);
+  max_pool_windows(p, x, y, arg, max_window_raw);
+}
+
+// y = maxpool(relu(bn(z))) with the batch statistics mean/var (bn_relu_rows's coefficients), so that a BN-ReLU followed
+// by a max pool never writes (nor reads back) its full-size output; arg as max_pool_windows's
+void bn_relu_max_pool(const int64_t *p, const float *z, const float *mean, const float *var, const float *gamma, const float *beta, double eps, float *y, int32_t *arg) {
+  PROF(11);
+  const int64_t c = p[3];
+  std::vector<float> mul(c), add(c);
+  for (int64_t k = 0; k < c; k++) {
+    mul[k] = static_cast<float>(gamma[k] / std::sqrt(static_cast<double>(var[k]) + eps));
+    add[k] = beta[k];
+  }
+  const float *mn = mean, *mp = mul.data(), *ap = add.data();
+  max_pool_windows(p, z, y, arg, [=](const float *zb, int64_t w, int64_t cc, int64_t r0, int64_t r1, int64_t q0, int64_t q1, float *o, int32_t *a) {
+    max_window_bn_relu(zb, w, cc, r0, r1, q0, q1, mn, mp, ap, o, a);
+  });
 }
 
 // The max pool's gradient from the forward pass's arg: dx[arg] += dy, in max_pool_grad_raw's order (the same sums).
