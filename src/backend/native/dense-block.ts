@@ -61,6 +61,14 @@ export function blockShapes(spec: number[]): { out: number; bnk: number; stats: 
 
 export function makeDenseKernels(addon: NativeAddon): tf.KernelConfig[] {
   const params = (inputs: tf.NamedTensorInfoMap, count: number) => Array.from({ length: count }, (_, i) => input(inputs, `p${i}`));
+  // a block's forward kernels (training and inference): its spec, shapes, input x, parameters and the output map
+  const blockForward = (inputs: tf.NamedTensorInfoMap, backend: unknown, attrs: tf.NamedAttrMap | undefined) => {
+    const b = backend as WasmBackend;
+    const { spec, eps } = attrs as unknown as { spec: number[]; eps: number };
+    const [n, h, w] = spec;
+    const s = blockShapes(spec);
+    return { b, spec, eps, s, x: input(inputs, 'x'), ps: params(inputs, s.params.length), out: b.makeOutput([n, h, w, s.out], 'float32') };
+  };
   return [
     {
       kernelName: BN_RELU_KERNEL,
@@ -105,13 +113,7 @@ export function makeDenseKernels(addon: NativeAddon): tf.KernelConfig[] {
       kernelName: DENSE_BLOCK_KERNEL,
       backendName: 'wasm',
       kernelFunc: ({ inputs, backend, attrs }) => {
-        const b = backend as WasmBackend;
-        const { spec, eps } = attrs as unknown as { spec: number[]; eps: number };
-        const [n, h, w] = spec;
-        const s = blockShapes(spec);
-        const x = input(inputs, 'x');
-        const ps = params(inputs, s.params.length);
-        const out = b.makeOutput([n, h, w, s.out], 'float32');
+        const { b, spec, eps, s, x, ps, out } = blockForward(inputs, backend, attrs);
         const bnk = b.makeOutput([s.bnk], 'float32');
         const stats = b.makeOutput([s.stats], 'float32');
         // views after every allocation (one may grow the heap)
@@ -156,13 +158,7 @@ export function makeDenseKernels(addon: NativeAddon): tf.KernelConfig[] {
       kernelName: DENSE_BLOCK_INFER_KERNEL,
       backendName: 'wasm',
       kernelFunc: ({ inputs, backend, attrs }) => {
-        const b = backend as WasmBackend;
-        const { spec, eps } = attrs as unknown as { spec: number[]; eps: number };
-        const [n, h, w] = spec;
-        const s = blockShapes(spec);
-        const x = input(inputs, 'x');
-        const ps = params(inputs, s.params.length);
-        const out = b.makeOutput([n, h, w, s.out], 'float32');
+        const { b, spec, eps, s, x, ps, out } = blockForward(inputs, backend, attrs);
         // the moving statistics (4 small vectors per layer) gathered into the layout denseBlockInfer reads
         const moving = new Float32Array(s.stats);
         let at = 0;
@@ -317,6 +313,32 @@ function denseParts(model: tf.LayersModel, net: DenseNet) {
   return { stem, blocks, final, cls, eps: all[0].eps, momentum: all[0].momentum };
 }
 
+type DenseParts = NonNullable<ReturnType<typeof denseParts>>;
+
+/**
+ * A DenseNet's forward pass on the native kernels: the stem conv; per block `block`, then its transition (`bnRelu`,
+ * conv 1×1, avgPool 2); the final `bnRelu`, global mean and classifier. Training and inference differ only in the two.
+ */
+function denseForward(
+  { stem, blocks, final, cls }: DenseParts,
+  block: (h: tf.Tensor4D, b: DenseParts['blocks'][number]) => tf.Tensor4D,
+  bnRelu: (h: tf.Tensor, bn: Bn) => tf.Tensor,
+): (x: tf.Tensor) => tf.Tensor {
+  return (x: tf.Tensor) =>
+    tf.tidy(() => {
+      let h = tf.conv2d(x as tf.Tensor4D, stem as unknown as tf.Tensor4D, 1, 'same');
+      for (const b of blocks) {
+        h = block(h, b);
+        if (b.transition) {
+          h = tf.conv2d(bnRelu(h, b.transition.bn) as tf.Tensor4D, b.transition.w as unknown as tf.Tensor4D, 1, 'same');
+          h = tf.avgPool(h, 2, 2, 'valid');
+        }
+      }
+      const pooled = tf.mean(bnRelu(h, final), [1, 2]);
+      return tf.add(tf.matMul(pooled, cls[0]), cls[1]);
+    });
+}
+
 /**
  * The training forward pass of `model` (built by buildDenseModel for `net`) on the native kernels, or null when they
  * cannot run it (not the native engine, dropout layers, EAS_NATIVE_DENSE=0). Variables are read at each call, so it
@@ -325,30 +347,19 @@ function denseParts(model: tf.LayersModel, net: DenseNet) {
 export function denseTrainingForward(model: tf.LayersModel, net: DenseNet): ((x: tf.Tensor) => tf.Tensor) | null {
   const parts = denseParts(model, net);
   if (!parts) return null;
-  const { stem, blocks, final, cls, eps, momentum } = parts;
-  const bnReluUpdating = (x: tf.Tensor, bn: Bn) =>
-    bnRelu(x, bn.gamma, bn.beta, eps, (stats) => {
-      movingAverage(stats, [bn.mean, bn.variance], momentum);
-    });
-  return (x: tf.Tensor) =>
-    tf.tidy(() => {
-      let h = tf.conv2d(x as tf.Tensor4D, stem as unknown as tf.Tensor4D, 1, 'same');
-      for (const b of blocks) {
-        h = denseBlock(
-          h,
-          b.params,
-          b.layers.map(({ l }) => l),
-          eps,
-          (stats) => movingAverage(stats, b.moving, momentum),
-        );
-        if (b.transition) {
-          h = tf.conv2d(bnReluUpdating(h, b.transition.bn) as tf.Tensor4D, b.transition.w as unknown as tf.Tensor4D, 1, 'same');
-          h = tf.avgPool(h, 2, 2, 'valid');
-        }
-      }
-      const pooled = tf.mean(bnReluUpdating(h, final), [1, 2]);
-      return tf.add(tf.matMul(pooled, cls[0]), cls[1]);
-    });
+  const { eps, momentum } = parts;
+  return denseForward(
+    parts,
+    (h, b) =>
+      denseBlock(
+        h,
+        b.params,
+        b.layers.map(({ l }) => l),
+        eps,
+        (stats) => movingAverage(stats, b.moving, momentum),
+      ),
+    (h, bn) => bnRelu(h, bn.gamma, bn.beta, eps, (stats) => movingAverage(stats, [bn.mean, bn.variance], momentum)),
+  );
 }
 
 /**
@@ -362,25 +373,17 @@ export function denseInferenceForward(model: tf.LayersModel, net: DenseNet): ((x
   if (process.env.EAS_NATIVE_DENSE_INFER === '0') return null;
   const parts = denseParts(model, net);
   if (!parts) return null;
-  const { stem, blocks, final, cls, eps } = parts;
-  const bnReluMoving = (x: tf.Tensor, bn: Bn) => tf.relu(tf.batchNorm(x, bn.mean, bn.variance, bn.beta, bn.gamma, eps));
-  return (x: tf.Tensor) =>
-    tf.tidy(() => {
-      let h = tf.conv2d(x as tf.Tensor4D, stem as unknown as tf.Tensor4D, 1, 'same');
-      for (const b of blocks) {
-        h = denseBlockInference(
-          h,
-          b.params,
-          b.moving,
-          b.layers.map(({ l }) => l),
-          eps,
-        );
-        if (b.transition) {
-          h = tf.conv2d(bnReluMoving(h, b.transition.bn) as tf.Tensor4D, b.transition.w as unknown as tf.Tensor4D, 1, 'same');
-          h = tf.avgPool(h, 2, 2, 'valid');
-        }
-      }
-      const pooled = tf.mean(bnReluMoving(h, final), [1, 2]);
-      return tf.add(tf.matMul(pooled, cls[0]), cls[1]);
-    });
+  const { eps } = parts;
+  return denseForward(
+    parts,
+    (h, b) =>
+      denseBlockInference(
+        h,
+        b.params,
+        b.moving,
+        b.layers.map(({ l }) => l),
+        eps,
+      ),
+    (h, bn) => tf.relu(tf.batchNorm(h, bn.mean, bn.variance, bn.beta, bn.gamma, eps)),
+  );
 }
