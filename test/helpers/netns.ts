@@ -160,6 +160,10 @@ export class TestNetwork {
   static async create(hostNames: readonly string[]): Promise<TestNetwork> {
     const why = netnsUnavailable();
     if (why) throw new Error(why);
+    // every host's processes see their own folder as /tmp: a checkout under /tmp would be hidden from them
+    const checkout = path.resolve(__dirname, '..', '..');
+    if (checkout === '/tmp' || checkout.startsWith('/tmp/'))
+      throw new Error(`multi-host test: the checkout ${checkout} is under /tmp, which every simulated host replaces with a folder of its own, so its processes could not run eas from it; clone the repository outside /tmp`);
     await sweepStaleNetworks();
     const rand = Math.random().toString(36).slice(2, 4);
     // Interface names have at most 15 characters: "eb" + pid in base 36 (≤ 5) + 2 random + host index.
