@@ -995,20 +995,24 @@ void moments_rows(const float *x, int64_t ld, int64_t R, int64_t C, float *mean,
   }
 }
 
+// A fused BN-ReLU's per-channel scale gamma/sqrt(var + eps), in double then float: the arithmetic every BN-ReLU here
+// shares (bn_relu_range's mp; its ap is beta itself), so that fused and unfused paths give the same values.
+std::vector<float> bn_scale(const float *gamma, const float *var, double eps, int64_t C) {
+  std::vector<float> mul(C);
+  for (int64_t k = 0; k < C; k++) mul[k] = static_cast<float>(gamma[k] / std::sqrt(static_cast<double>(var[k]) + eps));
+  return mul;
+}
+
 // y[r, 0:C] (stride ldy) = relu((x - mean) · gamma/sqrt(var + eps) + beta)
 void bn_relu_rows(const float *x, int64_t ldx, int64_t R, int64_t C, const float *mean, const float *var, const float *gamma, const float *beta, double eps, float *y,
                   int64_t ldy) {
   PROF(0);
-  std::vector<float> mul(C), add(C);
-  for (int64_t k = 0; k < C; k++) {
-    mul[k] = static_cast<float>(gamma[k] / std::sqrt(static_cast<double>(var[k]) + eps));
-    add[k] = beta[k];
-  }
+  const std::vector<float> mul = bn_scale(gamma, var, eps, C);
   const int nt = threads_for(R * C);
 #pragma omp parallel num_threads(nt)
   {
     const int t = omp_get_thread_num(), T = omp_get_num_threads();
-    bn_relu_range(x, ldx, R * t / T, R * (t + 1) / T, C, mean, mul.data(), add.data(), y, ldy);
+    bn_relu_range(x, ldx, R * t / T, R * (t + 1) / T, C, mean, mul.data(), beta, y, ldy);
   }
 }
 
@@ -1219,16 +1223,8 @@ struct BnReluAfter {
 void bnrelu_conv1x1_fwd(const float *out, int64_t CT, int64_t R, int64_t C, int64_t B, const float *m1, const float *v1, const float *gamma, const float *beta,
                         double eps, const float *w, float *bk, float *m2, float *v2, const BnReluAfter *after = nullptr) {
   PROF(2);
-  std::vector<float> mul(C), add(C);
-  for (int64_t k = 0; k < C; k++) {
-    mul[k] = static_cast<float>(gamma[k] / std::sqrt(static_cast<double>(v1[k]) + eps));
-    add[k] = beta[k];
-  }
-  std::vector<float> mul2(after ? B : 0), add2(after ? B : 0);
-  for (int64_t k = 0; after && k < B; k++) {
-    mul2[k] = static_cast<float>(after->gamma[k] / std::sqrt(static_cast<double>(after->var[k]) + eps));
-    add2[k] = after->beta[k];
-  }
+  const std::vector<float> mul = bn_scale(gamma, v1, eps, C);
+  const std::vector<float> mul2 = after ? bn_scale(after->gamma, after->var, eps, B) : std::vector<float>();
   const int nt = threads_for(R * (C + B));
   const int64_t RC = chunk_rows(C);
   const size_t cs = part_stride(RC * C + (after ? RC * B : 0), sizeof(float)), ps = part_stride(2 * B, sizeof(double));
@@ -1243,11 +1239,11 @@ void bnrelu_conv1x1_fwd(const float *out, int64_t CT, int64_t R, int64_t C, int6
     double *s1 = part.data() + t * ps;
     for (int64_t r0 = lo; r0 < hi; r0 += RC) {
       const int64_t n = std::min(hi, r0 + RC) - r0;
-      bn_relu_range(out + r0 * CT, CT, 0, n, C, m1, mul.data(), add.data(), tc, C);
+      bn_relu_range(out + r0 * CT, CT, 0, n, C, m1, mul.data(), beta, tc, C);
       float *prod = after ? tc + RC * C : bk + r0 * B;
       if (dnnl_sgemm('N', 'N', n, B, C, 1.f, tc, C, w, B, 0.f, prod, B) != dnnl_success) status[t] = 1;
       if (m2) sumsq_range(prod, B, 0, n, B, s1, s1 + B);
-      if (after) bn_relu_range(prod, B, 0, n, B, after->mean, mul2.data(), add2.data(), after->y + r0 * B, B);
+      if (after) bn_relu_range(prod, B, 0, n, B, after->mean, mul2.data(), after->beta, after->y + r0 * B, B);
     }
   }
   for (int st : status)
@@ -1274,12 +1270,9 @@ void conv1x1_bnrelu_bwd(const float *out, int64_t CT, int64_t R, int64_t C, int6
                         double eps, const float *w, float *d2, float *dw, float *d1, float *g, float *dgamma, float *dbeta, const float *bk, const float *m2,
                         const float *gamma2, const float *beta2, const BnBwdCoefs &k2) {
   PROF(8);
-  std::vector<float> inv(C), mul(C), add(C);
-  for (int64_t k = 0; k < C; k++) {
-    inv[k] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(v1[k]) + eps));
-    mul[k] = static_cast<float>(gamma[k] / std::sqrt(static_cast<double>(v1[k]) + eps));
-    add[k] = beta[k];
-  }
+  std::vector<float> inv(C);
+  for (int64_t k = 0; k < C; k++) inv[k] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(v1[k]) + eps));
+  const std::vector<float> mul = bn_scale(gamma, v1, eps, C);
   const int nt = threads_for(R * (C + B));
   const int64_t RC = chunk_rows(C);
   const size_t cs = part_stride(RC * C, sizeof(float)), ws = part_stride(C * B, sizeof(float));
@@ -1301,7 +1294,7 @@ void conv1x1_bnrelu_bwd(const float *out, int64_t CT, int64_t R, int64_t C, int6
     for (int64_t r0 = lo; r0 < hi; r0 += RC) {
       const int64_t n = std::min(hi, r0 + RC) - r0;
       bn_bwd_dx_range(bk + r0 * B, B, 0, n, B, m2, k2.inv.data(), gamma2, beta2, k2.mul.data(), k2.c1.data(), k2.c2.data(), d2 + r0 * B, d2 + r0 * B, B, false);
-      bn_relu_range(out + r0 * CT, CT, 0, n, C, m1, mul.data(), add.data(), tc, C);
+      bn_relu_range(out + r0 * CT, CT, 0, n, C, m1, mul.data(), beta, tc, C);
       if (dnnl_sgemm('T', 'N', C, B, n, 1.f, tc, C, d2 + r0 * B, B, 1.f, dwt, B) != dnnl_success) status[t] = 1;
       if (dnnl_sgemm('N', 'T', n, C, B, 1.f, d2 + r0 * B, B, w, B, 0.f, d1 + r0 * C, C) != dnnl_success) status[t] = 1;
       bn_bwd_sums_range(out + r0 * CT, CT, 0, n, C, m1, inv.data(), gamma, beta, d1 + r0 * C, sg, sg + C, fs, fs + C);
@@ -1605,13 +1598,8 @@ void max_pool_fwd_raw(const int64_t *p, const float *x, float *y, int32_t *arg) 
 // by a max pool never writes (nor reads back) its full-size output; arg as max_pool_windows's
 void bn_relu_max_pool(const int64_t *p, const float *z, const float *mean, const float *var, const float *gamma, const float *beta, double eps, float *y, int32_t *arg) {
   PROF(11);
-  const int64_t c = p[3];
-  std::vector<float> mul(c), add(c);
-  for (int64_t k = 0; k < c; k++) {
-    mul[k] = static_cast<float>(gamma[k] / std::sqrt(static_cast<double>(var[k]) + eps));
-    add[k] = beta[k];
-  }
-  const float *mn = mean, *mp = mul.data(), *ap = add.data();
+  const std::vector<float> mul = bn_scale(gamma, var, eps, p[3]);
+  const float *mn = mean, *mp = mul.data(), *ap = beta;
   max_pool_windows(p, z, y, arg, [=](const float *zb, int64_t w, int64_t cc, int64_t r0, int64_t r1, int64_t q0, int64_t q1, float *o, int32_t *a) {
     max_window_bn_relu(zb, w, cc, r0, r1, q0, q1, mn, mp, ap, o, a);
   });
