@@ -1328,70 +1328,62 @@ void conv1x1_bnrelu_bwd(const float *out, int64_t CT, int64_t R, int64_t C, int6
   }
 }
 
-// denseBlockFwd(x, params[], out, bnk, stats, spec, eps)
-napi_value DenseBlockFwd(napi_env env, napi_callback_info info) {
-  return guarded(env, info, 7, [&](std::vector<napi_value> &a) {
-    BlockSpec s = spec_arg(env, a[5]);
-    const double eps = numarg(env, a[6], "eps");
-    const int64_t R = s.R, CT = s.ct();
-    const float *x = f32arg(env, a[0], R * s.c0, "x");
-    auto p = f32list(env, a[1], s, "params");
-    float *out = f32arg(env, a[2], R * CT, "out");
-    float *bnk = f32arg(env, a[3], s.bnk_total, "bnk");
-    float *stats = f32arg(env, a[4], s.stats_total, "stats");
-    float *t2 = g_t2.get(R * s.bmax);
-    float *t3 = g_t3.get(R * s.kmax);
-    // per-channel batch statistics of the block's map: a channel's data never changes once written, so its
-    // moments are computed once, when it is written, and read by every later layer's BN1
-    std::vector<float> cmean(CT), cvar(CT);
-    copy_rows(x, s.c0, out, CT, R, s.c0);
-    moments_rows(out, CT, R, s.c0, cmean.data(), cvar.data());
-    float *bk = bnk;
-    float *st = stats;
-    for (int64_t l = 0; l < s.L; l++) {
-      const int64_t C = s.c[l], B = s.b[l], K = s.k[l];
-      float *m1 = st, *v1 = st + C, *m2 = st + 2 * C, *v2 = st + 2 * C + B;
+// A dense block's forward pass, appending each layer's channels to out in place. Training (bnk given): every BatchNorm
+// on batch statistics, written to stats (per layer mean1, var1 (C_l each), mean2, var2 (b_l each)), the conv1×1
+// outputs kept in bnk for the backward pass. Inference (bnk null): every BatchNorm on the moving statistics read from
+// stats (the same layout), with the same BN-ReLU arithmetic, nothing kept: BN2 is applied to the conv1×1 output chunk
+// by chunk (BnReluAfter), its output and the conv3×3's live in scratch buffers.
+void dense_block_forward(const BlockSpec &s, double eps, const float *x, const std::vector<float *> &p, float *out, float *stats, float *bnk) {
+  const bool training = bnk != nullptr;
+  const int64_t R = s.R, CT = s.ct();
+  float *t2 = g_t2.get(R * s.bmax);
+  float *t3 = g_t3.get(R * s.kmax);
+  // training: per-channel batch statistics of the block's map; a channel's data never changes once written, so its
+  // moments are computed once, when it is written, and read by every later layer's BN1
+  std::vector<float> cmean(training ? CT : 0), cvar(training ? CT : 0);
+  copy_rows(x, s.c0, out, CT, R, s.c0);
+  if (training) moments_rows(out, CT, R, s.c0, cmean.data(), cvar.data());
+  float *bk = bnk, *st = stats;
+  for (int64_t l = 0; l < s.L; l++) {
+    const int64_t C = s.c[l], B = s.b[l], K = s.k[l];
+    float *m1 = st, *v1 = st + C, *m2 = st + 2 * C, *v2 = st + 2 * C + B;
+    if (training) {
       std::memcpy(m1, cmean.data(), sizeof(float) * C);
       std::memcpy(v1, cvar.data(), sizeof(float) * C);
       bnrelu_conv1x1_fwd(out, CT, R, C, B, m1, v1, p[6 * l], p[6 * l + 1], eps, p[6 * l + 2], bk, m2, v2);
       bn_relu_rows(bk, B, R, B, m2, v2, p[6 * l + 3], p[6 * l + 4], eps, t2, B);
-      conv_fwd_raw(conv_geom(s.n, s.h, s.w, B, K, 3), t2, p[6 * l + 5], nullptr, 0, 0.0f, t3);
-      copy_rows(t3, K, out + C, CT, R, K);
+    } else {
+      const BnReluAfter bn2{m2, v2, p[6 * l + 3], p[6 * l + 4], t2};
+      bnrelu_conv1x1_fwd(out, CT, R, C, B, m1, v1, p[6 * l], p[6 * l + 1], eps, p[6 * l + 2], nullptr, nullptr, nullptr, &bn2);
+    }
+    conv_fwd_raw(conv_geom(s.n, s.h, s.w, B, K, 3), t2, p[6 * l + 5], nullptr, 0, 0.0f, t3);
+    copy_rows(t3, K, out + C, CT, R, K);
+    if (training) {
       moments_rows(t3, K, R, K, cmean.data() + C, cvar.data() + C);
       bk += R * B;
-      st += 2 * C + 2 * B;
     }
+    st += 2 * C + 2 * B;
+  }
+}
+
+// denseBlockFwd(x, params[], out, bnk, stats, spec, eps): training
+napi_value DenseBlockFwd(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 7, [&](std::vector<napi_value> &a) {
+    BlockSpec s = spec_arg(env, a[5]);
+    const double eps = numarg(env, a[6], "eps");
+    dense_block_forward(s, eps, f32arg(env, a[0], s.R * s.c0, "x"), f32list(env, a[1], s, "params"), f32arg(env, a[2], s.R * s.ct(), "out"),
+                        f32arg(env, a[4], s.stats_total, "stats"), f32arg(env, a[3], s.bnk_total, "bnk"));
     return undef(env);
   });
 }
 
-// denseBlockInfer(x, params[], out, moving, spec, eps): the block's inference forward pass, every BatchNorm with the
-// given moving statistics (moving: per layer mean1, var1 (C_l each), mean2, var2 (b_l each), the layout of
-// denseBlockFwd's stats) instead of batch statistics; the same BN-ReLU arithmetic (bn_relu_rows's coefficients), the
-// same in-place appending into out. Nothing is kept: BN2 is applied to the conv1×1 output chunk by chunk (BnReluAfter),
-// its output and the conv3×3's live in scratch buffers.
+// denseBlockInfer(x, params[], out, moving, spec, eps): inference, moving in the layout of denseBlockFwd's stats
 napi_value DenseBlockInfer(napi_env env, napi_callback_info info) {
   return guarded(env, info, 6, [&](std::vector<napi_value> &a) {
     BlockSpec s = spec_arg(env, a[4]);
     const double eps = numarg(env, a[5], "eps");
-    const int64_t R = s.R, CT = s.ct();
-    const float *x = f32arg(env, a[0], R * s.c0, "x");
-    auto p = f32list(env, a[1], s, "params");
-    float *out = f32arg(env, a[2], R * CT, "out");
-    const float *moving = f32arg(env, a[3], s.stats_total, "moving");
-    float *t2 = g_t2.get(R * s.bmax);
-    float *t3 = g_t3.get(R * s.kmax);
-    copy_rows(x, s.c0, out, CT, R, s.c0);
-    const float *st = moving;
-    for (int64_t l = 0; l < s.L; l++) {
-      const int64_t C = s.c[l], B = s.b[l], K = s.k[l];
-      const float *m1 = st, *v1 = st + C, *m2 = st + 2 * C, *v2 = st + 2 * C + B;
-      const BnReluAfter bn2{m2, v2, p[6 * l + 3], p[6 * l + 4], t2};
-      bnrelu_conv1x1_fwd(out, CT, R, C, B, m1, v1, p[6 * l], p[6 * l + 1], eps, p[6 * l + 2], nullptr, nullptr, nullptr, &bn2);
-      conv_fwd_raw(conv_geom(s.n, s.h, s.w, B, K, 3), t2, p[6 * l + 5], nullptr, 0, 0.0f, t3);
-      copy_rows(t3, K, out + C, CT, R, K);
-      st += 2 * C + 2 * B;
-    }
+    dense_block_forward(s, eps, f32arg(env, a[0], s.R * s.c0, "x"), f32list(env, a[1], s, "params"), f32arg(env, a[2], s.R * s.ct(), "out"),
+                        f32arg(env, a[3], s.stats_total, "moving"), nullptr);
     return undef(env);
   });
 }
