@@ -1561,11 +1561,11 @@ EAS_CLONES void max_window_bn_relu(const float *__restrict zb, int64_t w, int64_
   });
 }
 
-// Every output pixel of a max pool with geometry p (images in parallel), each from window(image, w, c, r0, r1, q0, q1,
-// out, arg): y = the maximum over the window's in-bounds pixels (tfjs's 'same' rule: padding never wins), arg = where
-// (per image).
+// Every output pixel of a pool with geometry p (images in parallel): window(image, w, c, r0, r1, q0, q1, at) computes
+// output pixel `at` (its first channel's index in y) from the window's in-bounds rows [r0, r1) and cols [q0, q1) of
+// the image (tfjs's 'same' rule: padding is never part of a window).
 template <typename Window>
-inline void max_pool_windows(const int64_t *p, const float *x, float *y, int32_t *arg, Window window) {
+inline void pool_windows(const int64_t *p, const float *x, Window window) {
   const int64_t n = p[0], h = p[1], w = p[2], c = p[3], oh = p[4], ow = p[5], kh = p[6], kw = p[7], sh = p[8], sw = p[9], top = p[10], left = p[11];
 #pragma omp parallel for schedule(static) if (n * h * w * c >= PAR_MIN)
   for (int64_t b = 0; b < n; b++) {
@@ -1573,27 +1573,28 @@ inline void max_pool_windows(const int64_t *p, const float *x, float *y, int32_t
       const int64_t r0 = std::max<int64_t>(i * sh - top, 0), r1 = std::min<int64_t>(i * sh - top + kh, h);
       for (int64_t j = 0; j < ow; j++) {
         const int64_t q0 = std::max<int64_t>(j * sw - left, 0), q1 = std::min<int64_t>(j * sw - left + kw, w);
-        const int64_t at = ((b * oh + i) * ow + j) * c;
-        window(x + b * h * w * c, w, c, r0, r1, q0, q1, y + at, arg + at);
+        window(x + b * h * w * c, w, c, r0, r1, q0, q1, ((b * oh + i) * ow + j) * c);
       }
     }
   }
 }
 
-// y = maxpool(x), arg as max_pool_windows's
+// y = maxpool(x), arg = where each maximum is (per image)
 void max_pool_fwd_raw(const int64_t *p, const float *x, float *y, int32_t *arg) {
   PROF(11);
-  max_pool_windows(p, x, y, arg, max_window_raw);
+  pool_windows(p, x, [=](const float *xb, int64_t w, int64_t c, int64_t r0, int64_t r1, int64_t q0, int64_t q1, int64_t at) {
+    max_window_raw(xb, w, c, r0, r1, q0, q1, y + at, arg + at);
+  });
 }
 
 // y = maxpool(relu(bn(z))) with the batch statistics mean/var (bn_relu_rows's coefficients), so that a BN-ReLU followed
-// by a max pool never writes (nor reads back) its full-size output; arg as max_pool_windows's
+// by a max pool never writes (nor reads back) its full-size output; arg as max_pool_fwd_raw's
 void bn_relu_max_pool(const int64_t *p, const float *z, const float *mean, const float *var, const float *gamma, const float *beta, double eps, float *y, int32_t *arg) {
   PROF(11);
   const std::vector<float> mul = bn_scale(gamma, var, eps, p[3]);
   const float *mn = mean, *mp = mul.data(), *ap = beta;
-  max_pool_windows(p, z, y, arg, [=](const float *zb, int64_t w, int64_t cc, int64_t r0, int64_t r1, int64_t q0, int64_t q1, float *o, int32_t *a) {
-    max_window_bn_relu(zb, w, cc, r0, r1, q0, q1, mn, mp, ap, o, a);
+  pool_windows(p, z, [=](const float *zb, int64_t w, int64_t c, int64_t r0, int64_t r1, int64_t q0, int64_t q1, int64_t at) {
+    max_window_bn_relu(zb, w, c, r0, r1, q0, q1, mn, mp, ap, y + at, arg + at);
   });
 }
 
@@ -1616,25 +1617,17 @@ void max_pool_grad_arg(const int64_t *p, const float *dy, const int32_t *arg, fl
 // y = the mean of the window's in-bounds pixels (padding excluded from the count, as tfjs's backends do)
 void avg_pool_fwd_raw(const int64_t *p, const float *x, float *y) {
   PROF(11);
-  const int64_t n = p[0], h = p[1], w = p[2], c = p[3], oh = p[4], ow = p[5], kh = p[6], kw = p[7], sh = p[8], sw = p[9], top = p[10], left = p[11];
-#pragma omp parallel for schedule(static) if (n * h * w * c >= PAR_MIN)
-  for (int64_t b = 0; b < n; b++) {
-    for (int64_t i = 0; i < oh; i++) {
-      const int64_t r0 = std::max<int64_t>(i * sh - top, 0), r1 = std::min<int64_t>(i * sh - top + kh, h);
-      for (int64_t j = 0; j < ow; j++) {
-        const int64_t q0 = std::max<int64_t>(j * sw - left, 0), q1 = std::min<int64_t>(j * sw - left + kw, w);
-        float *__restrict o = y + ((b * oh + i) * ow + j) * c;
-        for (int64_t k = 0; k < c; k++) o[k] = 0.f;
-        for (int64_t r = r0; r < r1; r++)
-          for (int64_t q = q0; q < q1; q++) {
-            const float *__restrict xr = x + ((b * h + r) * w + q) * c;
-            for (int64_t k = 0; k < c; k++) o[k] += xr[k];
-          }
-        const float inv = 1.f / static_cast<float>((r1 - r0) * (q1 - q0));
-        for (int64_t k = 0; k < c; k++) o[k] *= inv;
+  pool_windows(p, x, [=](const float *xb, int64_t w, int64_t c, int64_t r0, int64_t r1, int64_t q0, int64_t q1, int64_t at) {
+    float *__restrict o = y + at;
+    for (int64_t k = 0; k < c; k++) o[k] = 0.f;
+    for (int64_t r = r0; r < r1; r++)
+      for (int64_t q = q0; q < q1; q++) {
+        const float *__restrict xr = xb + (r * w + q) * c;
+        for (int64_t k = 0; k < c; k++) o[k] += xr[k];
       }
-    }
-  }
+    const float inv = 1.f / static_cast<float>((r1 - r0) * (q1 - q0));
+    for (int64_t k = 0; k < c; k++) o[k] *= inv;
+  });
 }
 
 // tfjs's MomentumOptimizer (Nesterov) on g + wd·v where decay, in place, the arithmetic of sgdNesterov above
