@@ -276,7 +276,8 @@ export function markDenseKernelsReady(): void {
 }
 export const denseKernelsReady = (): boolean => kernelsReady;
 
-interface Bn {
+/** A BatchNormalization layer's variables and settings. */
+export interface Bn {
   gamma: tf.Variable;
   beta: tf.Variable;
   mean: tf.Variable;
@@ -285,12 +286,19 @@ interface Bn {
   momentum: number;
 }
 
-function bnOfLayer(model: tf.LayersModel, name: string): Bn {
+/** The BatchNormalization layer `name` of `model`, or null when it is not centred and scaled with its four variables. */
+export function bnVariables(model: tf.LayersModel, name: string): Bn | null {
   const layer = model.getLayer(name);
   const [gamma, beta, mean, variance] = layer.weights.map((w) => w.read() as tf.Variable);
   const cfg = layer.getConfig() as { epsilon: number; momentum: number; center?: boolean; scale?: boolean };
-  if (!gamma || !beta || !mean || !variance || cfg.center === false || cfg.scale === false) throw new Error(`${name}: expected a centred, scaled BatchNormalization`);
+  if (!gamma || !beta || !mean || !variance || cfg.center === false || cfg.scale === false) return null;
   return { gamma, beta, mean, variance, eps: cfg.epsilon, momentum: cfg.momentum };
+}
+
+function bnOfLayer(model: tf.LayersModel, name: string): Bn {
+  const bn = bnVariables(model, name);
+  if (!bn) throw new Error(`${name}: expected a centred, scaled BatchNormalization`);
+  return bn;
 }
 
 /** The variables of a model built by buildDenseModel for `net`, or null when the native kernels cannot run it. */

@@ -7,26 +7,24 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Arch } from '../../arch/schema';
 import { layerNames } from '../../nn/model';
-import { bnRelu, denseKernelsReady, movingAverage } from './dense-block';
+import { type Bn, bnRelu, bnVariables, denseKernelsReady, movingAverage } from './dense-block';
 
 export function plainTrainingForward(model: tf.LayersModel, arch: Arch): ((x: tf.Tensor) => tf.Tensor) | null {
   if (!denseKernelsReady() || tf.getBackend() !== 'wasm' || process.env.EAS_NATIVE_DENSE === '0') return null;
   if (model.layers.some((l) => l.getClassName() === 'Dropout')) return null;
   type Step =
     | { kind: 'pool'; op: 'max' | 'avg'; size: number; stride: number }
-    | { kind: 'conv' | 'fc'; stride: number; w: tf.Variable; gamma: tf.Variable; beta: tf.Variable; mean: tf.Variable; variance: tf.Variable; eps: number; momentum: number };
+    | ({ kind: 'conv' | 'fc'; stride: number; w: tf.Variable } & Bn);
   const steps: Step[] = [];
   for (const l of arch.layers) {
     if (l.type === 'pool') {
       steps.push({ kind: 'pool', op: l.op, size: l.size, stride: l.stride });
       continue;
     }
-    const bn = model.getLayer(layerNames.bn(l.id));
-    const cfg = bn.getConfig() as { epsilon: number; momentum: number; center?: boolean; scale?: boolean };
-    if (cfg.center === false || cfg.scale === false) return null;
-    const [gamma, beta, mean, variance] = bn.weights.map((w) => w.read() as tf.Variable);
+    const bn = bnVariables(model, layerNames.bn(l.id));
+    if (!bn) return null;
     const w = model.getLayer(layerNames.main(l.id)).weights[0].read() as tf.Variable;
-    steps.push({ kind: l.type, stride: l.type === 'conv' ? l.stride : 1, w, gamma, beta, mean, variance, eps: cfg.epsilon, momentum: cfg.momentum });
+    steps.push({ kind: l.type, stride: l.type === 'conv' ? l.stride : 1, w, ...bn });
   }
   const [ck, cb] = model.getLayer(layerNames.classifier).weights.map((w) => w.read() as tf.Variable);
   return (x: tf.Tensor) =>

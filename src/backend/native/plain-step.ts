@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Arch } from '../../arch/schema';
 import { layerNames } from '../../nn/model';
 import { loadAddon, type NativeAddon } from './addon';
-import { denseKernelsReady } from './dense-block';
+import { bnVariables, denseKernelsReady } from './dense-block';
 import { convGeom, poolGeom } from './kernels';
 
 /** Ints per layer in the addon's spec: the kind, then up to 17 geometry values. */
@@ -97,12 +97,10 @@ export class NativePlainStep {
         shape = [batch, ci.outHeight, ci.outWidth, ci.outChannels];
         continue;
       }
-      const bnLayer = model.getLayer(layerNames.bn(l.id));
-      const cfg = bnLayer.getConfig() as { epsilon: number; momentum: number; center?: boolean; scale?: boolean };
-      if (cfg.center === false || cfg.scale === false) return null;
-      const [gamma, beta, mean, variance] = bnLayer.weights.map((w) => w.read() as tf.Variable);
+      const layerBn = bnVariables(model, layerNames.bn(l.id));
       const kernel = model.getLayer(layerNames.main(l.id)).weights[0].read() as tf.Variable;
-      if (!gamma || !beta || !mean || !variance || !kernel) return null;
+      if (!layerBn || !kernel) return null;
+      const { gamma, beta, mean, variance } = layerBn;
       if (l.type === 'conv') {
         if (flat) return null;
         const ci = tf.backend_util.computeConv2DInfo(shape, [l.kernel, l.kernel, shape[3], l.filters], l.stride, 1, 'same', undefined, false, 'channelsLast');
@@ -112,7 +110,7 @@ export class NativePlainStep {
         rec(KIND.fc, [l.units]);
         flat = true;
       }
-      bn.push(cfg.epsilon, cfg.momentum);
+      bn.push(layerBn.eps, layerBn.momentum);
       params.push(kernel, gamma, beta, mean, variance);
       trainable.push({ variable: kernel, decay: true }, { variable: gamma, decay: false }, { variable: beta, decay: false });
     }
